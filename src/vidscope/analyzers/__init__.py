@@ -1,0 +1,1 @@
+"""Analyzers: one module per family, loaded lazily through :mod:`vidscope.analyzers.registry`."""

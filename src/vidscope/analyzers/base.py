@@ -1,0 +1,205 @@
+"""The analyzer contract.
+
+An analyzer is a long-lived object: the engine builds it once, calls :meth:`Analyzer.setup`
+once per worker (this is where models are loaded) and then feeds it any number of media
+inputs.  Per input, :meth:`Analyzer.start` creates a small state object, the engine calls
+:meth:`Analyzer.process_batch` with batches of items in time order, and :meth:`Analyzer.finish`
+flushes whatever the state still holds.  ``process_batch`` must not touch anything but the
+model, its arguments and the state: that is what lets the engine run analyzers side by side on
+threads or in worker processes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from vidscope.media.probe import MediaInfo
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSpec:
+    """Which frames an analyzer wants and in what shape.
+
+    ``fps=None`` asks for every decoded frame; otherwise the sampler picks, for every tick of
+    ``1/fps`` seconds on the media's own clock, the first frame shown at or after the tick.
+    ``width`` resizes keeping the aspect ratio (``None`` keeps the decoded size); scaling and
+    colour conversion happen together in FFmpeg's swscale with area averaging.
+    """
+
+    fps: float | None = None
+    width: int | None = None
+    format: Literal["bgr24", "rgb24", "gray"] = "bgr24"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    """What an analyzer consumes: frames, the 16 kHz mono audio, and/or records of other tracks.
+
+    ``tracks`` must exist for the analyzer to run; ``optional_tracks`` are used when the media
+    allows them (e.g. audio statistics of shots in a video that has a soundtrack).
+    """
+
+    frames: FrameSpec | None = None
+    audio: bool = False
+    tracks: tuple[str, ...] = ()
+    optional_tracks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """How the analyzer wants to be run.
+
+    ``isolation="thread"`` suits work that releases the GIL (NumPy, OpenCV, onnxruntime, FFmpeg);
+    ``"process"`` runs the analyzer in its own long-lived worker process.
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    batch_size: int = 8
+    isolation: Literal["thread", "process"] = "thread"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded video frame, converted to the analyzer's :class:`FrameSpec`."""
+
+    index: int
+    """Position in presentation order, counting from 0 at the first decoded frame."""
+    time: float
+    """Presentation time in seconds, from the frame's PTS in the stream's time base."""
+    duration: float
+    """How long the frame is shown (seconds)."""
+    image: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """A block of 16 kHz mono float32 samples starting at ``time`` seconds."""
+
+    time: float
+    samples: np.ndarray
+    sample_rate: int = 16000
+
+    @property
+    def end(self) -> float:
+        return self.time + len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """A record of another track, delivered to analyzers that declared that track as input."""
+
+    track: str
+    record: Record
+
+    @property
+    def time(self) -> float:
+        return float(self.record["end"])
+
+
+Item = Frame | AudioChunk | TrackRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """Whether an analyzer can run here, and if not, why and how to fix it."""
+
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the manifest says about the model an analyzer used."""
+
+    id: str
+    file: str | None = None
+    sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Params(BaseModel):
+    """Base class of analyzer parameters; unknown keys are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Analyzer:
+    """Base class of every analyzer.  Subclasses set the class attributes and override hooks."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    description: ClassVar[str] = ""
+    tracks: ClassVar[tuple[str, ...]] = ()
+    """Tracks this analyzer writes; defaults to ``(name,)``."""
+    per_second: ClassVar[tuple[str, ...]] = ()
+    """Tracks meant to cover every second of the media (reported as coverage)."""
+    extra: ClassVar[str] = ""
+    """The pip extra that installs what this analyzer needs."""
+    dependencies: ClassVar[tuple[str, ...]] = ()
+    """Importable modules this analyzer needs; checked without importing them."""
+    needs_video: ClassVar[bool] = False
+    needs_audio: ClassVar[bool] = False
+    resources: ClassVar[Resources] = Resources()
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+        self.params = params if params is not None else type(self).Params()
+        self.device = device
+
+    @classmethod
+    def output_tracks(cls) -> tuple[str, ...]:
+        return cls.tracks or (cls.name,)
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Check, without loading anything heavy, whether this analyzer can run here."""
+        missing = [m for m in cls.dependencies if importlib.util.find_spec(m) is None]
+        if missing:
+            fix = f"pip install 'vidscope[{cls.extra}]'" if cls.extra else "pip install " + " ".join(
+                missing
+            )
+            return Availability(False, f"missing Python package(s): {', '.join(missing)}", fix)
+        return Availability(True)
+
+    def requirements(self) -> Requirements:
+        """What this analyzer consumes; may depend on its parameters (e.g. a frame rate)."""
+        return Requirements()
+
+    def model_info(self) -> ModelInfo | None:
+        """The model this analyzer uses, for the manifest; ``None`` for model-free analyzers."""
+        return None
+
+    def setup(self) -> None:
+        """Load models.  Called once per worker, before the first input."""
+
+    def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> Any:
+        """Create the per-input state.  ``inputs`` names the tracks that will be delivered for
+        this input (a subset of the required and optional tracks)."""
+        return None
+
+    def process_batch(self, state: Any, items: Sequence[Item]) -> Iterable[Record]:
+        """Turn a batch of items (in time order) into records."""
+        return ()
+
+    def finish(self, state: Any) -> Iterable[Record]:
+        """Flush the per-input state at the end of the media."""
+        return ()
+
+    def teardown(self) -> None:
+        """Release models."""
+
+
+def emit(track: str, record: Record) -> Record:
+    """Tag a record for ``track`` when an analyzer writes more than one track."""
+    record["_track"] = track
+    return record

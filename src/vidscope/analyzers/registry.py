@@ -1,0 +1,82 @@
+"""Where analyzers are found: the built-in ones and third-party ones registered under the
+``vidscope.analyzers`` entry-point group (``name = "package.module:Class"``).
+
+Analyzer modules are imported lazily and must import cheaply (heavy libraries are imported in
+``setup()``), so listing analyzers and reading their parameters never loads a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+
+from vidscope.analyzers.base import Analyzer, Availability, Params
+from vidscope.errors import UsageError
+
+BUILTIN: dict[str, str] = {
+    "shots": "vidscope.analyzers.shots:ShotsAnalyzer",
+    "visual_stats": "vidscope.analyzers.visual_stats:VisualStatsAnalyzer",
+    "audio_features": "vidscope.analyzers.audio_features:AudioFeaturesAnalyzer",
+    "audio_class": "vidscope.analyzers.audio_class:AudioClassAnalyzer",
+    "pacing": "vidscope.analyzers.pacing:PacingAnalyzer",
+    "shot_stats": "vidscope.analyzers.shot_stats:ShotStatsAnalyzer",
+}
+
+
+@cache
+def _table() -> dict[str, str]:
+    table = dict(BUILTIN)
+    for ep in entry_points(group="vidscope.analyzers"):
+        table.setdefault(ep.name, ep.value)
+    return table
+
+
+def names() -> list[str]:
+    """Every known analyzer, built-in first."""
+    return list(_table())
+
+
+@cache
+def get(name: str) -> type[Analyzer]:
+    """The analyzer class for ``name``; :class:`UsageError` for an unknown name."""
+    target = _table().get(name)
+    if target is None:
+        raise UsageError(f"unknown analyzer {name!r} (known: {', '.join(names())})")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def params_model(name: str) -> type[Params] | None:
+    """Parameters of ``name``; None when its module cannot be imported here."""
+    try:
+        return get(name).Params
+    except UsageError:
+        raise
+    except Exception:
+        return None
+
+
+def check_name(name: str) -> None:
+    if name not in _table():
+        raise UsageError(f"unknown analyzer {name!r} (known: {', '.join(names())})")
+
+
+def availability(name: str) -> Availability:
+    """Whether ``name`` can run here; never raises for a broken optional analyzer."""
+    try:
+        cls = get(name)
+    except UsageError:
+        raise
+    except Exception as exc:  # a third-party module that fails to import must not break the rest
+        return Availability(False, f"cannot import: {exc}", "reinstall the package providing it")
+    return cls.availability()
+
+
+def producers() -> dict[str, str]:
+    """Track name -> analyzer that writes it."""
+    out: dict[str, str] = {}
+    for n in names():
+        if params_model(n) is not None:  # importable
+            out.update(dict.fromkeys(get(n).output_tracks(), n))
+    return out

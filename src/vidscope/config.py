@@ -1,0 +1,171 @@
+"""One settings object, layered: defaults < config file < environment < command line.
+
+Each layer is flattened to dotted keys (``analyzer.shots.threshold``) so the effective value of
+every key can say where it came from (``vidscope config``).  pydantic-settings merges sources
+too, but does not report the provenance of each value, which is the point of ``vidscope
+config``; validation is still pydantic's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vidscope.errors import UsageError
+
+ENV_PREFIX = "VIDSCOPE_"
+CONFIG_FILE = "vidscope.toml"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vidscope"
+
+
+class Settings(BaseModel):
+    """Everything a run can be told.  Analyzer parameters live under ``analyzer.<name>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analyzers: list[str] | None = Field(
+        default=None, description="analyzers to run; unset = every analyzer available here"
+    )
+    device: str = Field(default="cpu", description="cpu, cuda or cuda:N for analyzers with models")
+    audio_channel: Literal["mix", "left", "right"] = Field(
+        default="mix", description="which audio channel the audio analyzers hear"
+    )
+    cache_dir: Path = Field(default_factory=_default_cache, description="downloads and models")
+    queue_size: int = Field(default=16, ge=1, description="items buffered per analyzer queue")
+    max_download_mb: int = Field(default=4096, ge=1, description="largest URL download")
+    progress: Literal["auto", "rich", "plain", "json", "none"] = "auto"
+    analyzer: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-analyzer parameters"
+    )
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The merged settings and, for every dotted key, the layer it came from."""
+
+    settings: Settings
+    sources: dict[str, str]
+    values: dict[str, Any]
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """Environment and ``--set`` values: JSON when it parses (numbers, booleans, lists), else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _defaults() -> dict[str, Any]:
+    from vidscope.analyzers import registry
+
+    flat = flatten(Settings().model_dump(mode="json", exclude={"analyzer"}))
+    for name in registry.names():
+        params = registry.params_model(name)
+        if params is None:
+            continue
+        for key, value in params().model_dump(mode="json").items():
+            flat[f"analyzer.{name}.{key}"] = value
+    return flat
+
+
+def _file_layer(path: Path | None) -> tuple[dict[str, Any], str | None]:
+    if path is None:
+        env = os.environ.get(ENV_PREFIX + "CONFIG")
+        candidate = Path(env) if env else Path.cwd() / CONFIG_FILE
+        if not candidate.exists():
+            return {}, None
+        path = candidate
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML ({exc})") from None
+    return flatten(data), str(path)
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    out: dict[str, tuple[Any, str]] = {}
+    for var, text in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        key = var[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if key.split(".")[0] in Settings.model_fields:
+            out[key] = (parse_value(text), f"env {var}")
+    return out
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Effective:
+    """Merge the layers and validate.  ``overrides`` are dotted keys from the command line."""
+    from vidscope.analyzers import registry
+
+    values = _defaults()
+    sources = dict.fromkeys(values, "default")
+    file_values, file_name = _file_layer(config_file)
+    for key, value in file_values.items():
+        values[key], sources[key] = value, f"file {file_name}"
+    for key, (value, origin) in _env_layer(os.environ if environ is None else environ).items():
+        values[key], sources[key] = value, origin
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key], sources[key] = value, "command line"
+
+    tree = unflatten(values)
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"invalid setting {where}: {err['msg']}") from None
+    known = set(registry.names())
+    for name, params in settings.analyzer.items():
+        if name not in known:
+            raise UsageError(f"settings for unknown analyzer {name!r} (known: {', '.join(sorted(known))})")
+        model = registry.params_model(name)
+        if model is None:
+            continue
+        try:
+            settings.analyzer[name] = model.model_validate(params).model_dump()
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise UsageError(f"invalid setting analyzer.{name}.{where}: {err['msg']}") from None
+    return Effective(settings=settings, sources=sources, values=values)

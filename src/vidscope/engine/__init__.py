@@ -1,0 +1,1 @@
+"""Planning and running analyzers: dependency graph, workers, executor, run report."""

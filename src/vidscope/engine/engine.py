@@ -1,0 +1,254 @@
+"""The engine: resident analyzers and the run of one input into one result bundle.
+
+An :class:`Engine` builds its analyzers once and sets each one up (loads its model) the first
+time an input needs it; every later input of the same CLI run or server worker reuses them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from vidscope.analyzers import registry
+from vidscope.analyzers.base import Analyzer
+from vidscope.config import Settings, load_settings
+from vidscope.engine.executor import LocalExecutor
+from vidscope.engine.plan import make_plan, skip_reason
+from vidscope.engine.progress import ProgressSink, null_sink
+from vidscope.engine.report import ResourceMonitor, StageStats, build_report
+from vidscope.engine.workers import Worker, make_worker
+from vidscope.errors import AnalysisFailed
+from vidscope.media.ingest import resolve_source
+from vidscope.media.probe import MediaInfo, probe
+from vidscope.timeline.bundle import BundleWriter, TrackWriter, read_manifest
+from vidscope.timeline.result import Result
+
+
+def _track_identity(analyzer: Analyzer) -> dict[str, Any]:
+    model = analyzer.model_info()
+    return {
+        "analyzer": analyzer.name,
+        "version": analyzer.version,
+        "params": analyzer.params.model_dump(mode="json"),
+        "model": None if model is None else {k: v for k, v in vars(model).items() if v},
+    }
+
+
+class Engine:
+    """Analyzers loaded once, applied to any number of inputs (one at a time)."""
+
+    def __init__(self, settings: Settings | None = None, *, sink: ProgressSink = null_sink):
+        self.settings = settings if settings is not None else load_settings().settings
+        self.plan = make_plan(self.settings)
+        self.analyzers = self.plan.instantiate(self.settings)
+        self.sink = sink
+        self.executor = LocalExecutor(self.settings.queue_size, self.settings.audio_channel)
+        self._workers: dict[str, Worker] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Tear down every worker (unload models, stop worker processes)."""
+        for worker in self._workers.values():
+            worker.close()
+        self._workers.clear()
+
+    def _worker(self, name: str) -> Worker:
+        if name not in self._workers:
+            worker = make_worker(self.analyzers[name])
+            worker.setup()
+            self._workers[name] = worker
+        return self._workers[name]
+
+    def _active(self, media: MediaInfo) -> tuple[list[str], dict[str, str]]:
+        active: list[str] = []
+        skipped: dict[str, str] = {}
+        producers = registry.producers()
+        for name in self.plan.order:
+            analyzer = self.analyzers[name]
+            reason = skip_reason(analyzer, media)
+            if reason is None:
+                for track in analyzer.requirements().tracks:
+                    if producers.get(track) not in active:
+                        reason = f"needs track {track!r}, skipped for this input"
+                        break
+            if reason is None:
+                active.append(name)
+            else:
+                skipped[name] = reason
+        return active, skipped
+
+    def _reusable(self, output: Path, media: MediaInfo, names: list[str]) -> dict[str, dict]:
+        """Tracks of a previous run on the same media with the same analyzer version/params."""
+        previous = read_manifest(output)
+        if not previous or previous.get("media", {}).get("fingerprint") != media.fingerprint:
+            return {}
+        reusable: dict[str, dict] = {}
+        for name in names:
+            analyzer = self.analyzers[name]
+            identity = _track_identity(analyzer)
+            entries = [previous.get("tracks", {}).get(t) for t in analyzer.output_tracks()]
+            if all(
+                e is not None
+                and e.get("status") == "complete"
+                and all(e.get(k) == v for k, v in identity.items())
+                and (output / e["path"]).exists()
+                for e in entries
+            ):
+                for track, entry in zip(analyzer.output_tracks(), entries, strict=True):
+                    reusable[track] = {**entry, "reused": True}
+        return reusable
+
+    def analyze(
+        self,
+        source: str | Path,
+        output: str | Path,
+        *,
+        force: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Result:
+        """Analyze one input into the bundle directory ``output`` and return the result.
+
+        Raises :class:`~vidscope.errors.InputError` for unusable input (before anything is
+        written) and :class:`~vidscope.errors.AnalysisFailed` when some tracks did not finish
+        (the bundle stays, marked incomplete).
+        """
+        with self._lock:
+            return self._analyze(source, Path(output), force, stop or threading.Event())
+
+    def _analyze(self, source: str | Path, output: Path, force: bool, stop: threading.Event) -> Result:
+        t0 = time.perf_counter()
+        src = resolve_source(
+            str(source),
+            self.settings.cache_dir,
+            max_bytes=self.settings.max_download_mb * 2**20,
+        )
+        media = probe(src.path)
+        active, skipped = self._active(media)
+        reusable = {} if force else self._reusable(output, media, active)
+        reused_names = [
+            n for n in active if all(t in reusable for t in self.analyzers[n].output_tracks())
+        ]
+        to_run = [n for n in active if n not in reused_names]
+
+        bundle = BundleWriter(
+            output,
+            {
+                "source": {"input": str(source), "path": str(src.path), "url": src.url},
+                "media": media.to_dict(),
+                "analyzers": active,
+                "skipped": skipped,
+                "unavailable": self.plan.unavailable,
+                "added_dependencies": self.plan.added,
+                "settings": {
+                    "device": self.settings.device,
+                    "audio_channel": self.settings.audio_channel,
+                },
+                "tracks": {t: e for t, e in reusable.items()},
+            },
+        )
+        self.sink(
+            "input_started",
+            input=str(source),
+            output=str(output),
+            duration=media.duration,
+            analyzers=to_run,
+            reused=reused_names,
+            skipped=skipped,
+        )
+        writers: dict[str, dict[str, TrackWriter]] = {}
+        per_second: dict[str, TrackWriter] = {}
+        for name in to_run:
+            analyzer = self.analyzers[name]
+            identity = _track_identity(analyzer)
+            writers[name] = {}
+            for track in analyzer.output_tracks():
+                writers[name][track] = bundle.open_track(track, identity)
+                if track in analyzer.per_second:
+                    per_second[track] = writers[name][track]
+
+        def on_track_done(name: str, error: str | None, stats: StageStats) -> None:
+            for track, writer in writers[name].items():
+                writer.close()
+                fields: dict[str, Any] = {
+                    "status": "failed" if error else "complete",
+                    "records": writer.records,
+                    "timings": {
+                        "busy_s": round(stats.busy, 3),
+                        "items": stats.items,
+                        "rtf": round(stats.busy / media.duration, 4),
+                    },
+                }
+                if error:
+                    fields["error"] = error
+                if track in per_second:
+                    fields["coverage"] = round(writer.coverage.fraction(media.start, media.end), 4)
+                bundle.update_track(track, **fields)
+            self.sink("track_done", analyzer=name, status="failed: " + error if error else "done")
+
+        gpu = any(self.analyzers[n].resources.gpus > 0 for n in to_run)
+        with ResourceMonitor(gpu=gpu and self.settings.device.startswith("cuda")) as monitor:
+            workers = {}
+            setup_errors: dict[str, str] = {}
+            for name in to_run:
+                try:
+                    workers[name] = self._worker(name)
+                except Exception as exc:
+                    setup_errors[name] = f"{type(exc).__name__}: {exc}"
+            runnable = {n: self.analyzers[n] for n in to_run if n in workers}
+            for name, error in setup_errors.items():
+                on_track_done(name, f"setup failed: {error}", StageStats())
+            reused_paths = {t: output / e["path"] for t, e in reusable.items()}
+            outcome = self.executor.run(
+                media,
+                runnable,
+                workers,
+                {n: writers[n] for n in runnable},
+                reused_paths,
+                on_track_done,
+                self.sink,
+                stop,
+            )
+        wall = time.perf_counter() - t0
+        errors = {**setup_errors, **outcome.errors}
+        coverage = {
+            t: e["coverage"]
+            for t, e in bundle.manifest["tracks"].items()
+            if e.get("coverage") is not None
+        }
+        report = build_report(
+            wall=wall,
+            duration=media.duration,
+            stages=outcome.stages,
+            monitor=monitor,
+            coverage=coverage,
+            extra={"reused_tracks": sorted(reusable)},
+        )
+        if stop.is_set():
+            status = "cancelled"
+        elif errors:
+            status = "failed" if outcome.decode_error else "incomplete"
+        else:
+            status = "complete"
+        bundle.set(
+            status=status,
+            report=report,
+            warnings=outcome.decode_warnings,
+            errors=errors,
+            finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        self.sink("input_done", output=str(output), status=status, report=report, errors=errors)
+        if errors and not stop.is_set():
+            first = next(iter(errors.items()))
+            raise AnalysisFailed(
+                f"{source}: {len(errors)} analyzer(s) failed, bundle left incomplete "
+                f"({first[0]}: {first[1]})"
+            )
+        return Result(output)

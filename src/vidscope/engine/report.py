@@ -1,0 +1,140 @@
+"""The run report: where the time went, how much memory and GPU, what the tracks cover."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+
+@dataclass
+class StageStats:
+    """Busy time of one stage (an analyzer, or the decoder), measured around its work only."""
+
+    busy: float = 0.0
+    items: int = 0
+    batches: int = 0
+    records: int = 0
+
+    def timed(self) -> _Timer:
+        return _Timer(self)
+
+
+class _Timer:
+    def __init__(self, stats: StageStats) -> None:
+        self.stats = stats
+
+    def __enter__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stats.busy += time.perf_counter() - self._t0
+
+
+class _Gpu:
+    """GPU utilisation sampling through NVML, when a GPU analyzer runs and pynvml is present."""
+
+    def __init__(self) -> None:
+        self.handles: list[Any] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self.handles = [
+                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
+            ]
+        except Exception:
+            self.handles = []
+
+    def sample(self) -> tuple[float, float]:
+        util = [self._nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in self.handles]
+        mem = [self._nvml.nvmlDeviceGetMemoryInfo(h).used for h in self.handles]
+        return sum(util) / len(util), sum(mem) / 2**20
+
+
+class ResourceMonitor:
+    """Samples resident memory (this process and its worker processes) in the background."""
+
+    def __init__(self, interval: float = 0.1, gpu: bool = False) -> None:
+        self.interval = interval
+        self.peak_rss = 0
+        self._gpu = _Gpu() if gpu else None
+        self._gpu_util: list[float] = []
+        self.peak_gpu_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidscope-monitor", daemon=True)
+        self._proc = psutil.Process()
+
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, self._rss())
+            if self._gpu and self._gpu.handles:
+                util, mem = self._gpu.sample()
+                self._gpu_util.append(util)
+                self.peak_gpu_mb = max(self.peak_gpu_mb, mem)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> ResourceMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, self._rss())
+
+    def gpu(self) -> dict[str, Any] | None:
+        if not self._gpu_util:
+            return None
+        return {
+            "mean_utilisation": round(sum(self._gpu_util) / len(self._gpu_util), 1),
+            "peak_memory_mb": round(self.peak_gpu_mb, 1),
+        }
+
+
+def build_report(
+    *,
+    wall: float,
+    duration: float,
+    stages: dict[str, StageStats],
+    monitor: ResourceMonitor,
+    coverage: dict[str, float],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The report stored in the manifest and printed at the end of a run."""
+    analyzers = {}
+    for name, s in stages.items():
+        analyzers[name] = {
+            "busy_s": round(s.busy, 3),
+            "items": s.items,
+            "batches": s.batches,
+            "records": s.records,
+            "rtf": round(s.busy / duration, 4) if duration else None,
+            "share_of_wall": round(s.busy / wall, 3) if wall else None,
+        }
+    return {
+        "wall_s": round(wall, 3),
+        "media_duration_s": round(duration, 3),
+        "rtf": round(wall / duration, 4) if duration else None,
+        "peak_rss_mb": round(monitor.peak_rss / 2**20, 1),
+        "process_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
+        "gpu": monitor.gpu(),
+        "stages": analyzers,
+        "coverage": {k: round(v, 4) for k, v in coverage.items()},
+        **(extra or {}),
+    }

@@ -1,0 +1,143 @@
+"""Long-lived homes for analyzers: the model is set up once and serves every input.
+
+A :class:`ThreadWorker` calls the analyzer in the executor's thread (right for work that
+releases the GIL).  A :class:`ProcessWorker` keeps the analyzer in a child process that lives
+as long as the engine, for pure-Python work that would otherwise hold the GIL, or for a
+library that must be isolated from the main interpreter.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from vidscope.analyzers import registry
+from vidscope.analyzers.base import Analyzer, Item, Record
+from vidscope.media.probe import MediaInfo
+
+
+class WorkerError(RuntimeError):
+    """An analyzer raised; carries the analyzer's one-line message."""
+
+
+class ThreadWorker:
+    """Runs the analyzer in the calling thread."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self._ready = False
+        self._state: Any = None
+        self._lock = threading.Lock()
+
+    def setup(self) -> None:
+        with self._lock:
+            if not self._ready:
+                self.analyzer.setup()
+                self._ready = True
+
+    def start(self, media: MediaInfo, inputs: frozenset[str]) -> None:
+        self._state = self.analyzer.start(media, inputs)
+
+    def process(self, items: Sequence[Item]) -> list[Record]:
+        return list(self.analyzer.process_batch(self._state, items))
+
+    def finish(self) -> list[Record]:
+        records = list(self.analyzer.finish(self._state))
+        self._state = None
+        return records
+
+    def close(self) -> None:
+        if self._ready:
+            self.analyzer.teardown()
+            self._ready = False
+
+
+def _child(name: str, params: dict[str, Any], device: str, conn: Any) -> None:
+    """Child-process loop: build the analyzer once, then answer commands until 'close'."""
+    cls = registry.get(name)
+    analyzer = cls(cls.Params.model_validate(params), device=device)
+    worker = ThreadWorker(analyzer)
+    while True:
+        command, payload = conn.recv()
+        try:
+            if command == "setup":
+                worker.setup()
+                result: Any = None
+            elif command == "start":
+                worker.start(*payload)
+                result = None
+            elif command == "process":
+                result = worker.process(payload)
+            elif command == "finish":
+                result = worker.finish()
+            else:
+                worker.close()
+                conn.send(("ok", None))
+                return
+            conn.send(("ok", result))
+        except Exception as exc:
+            conn.send(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+
+
+class ProcessWorker:
+    """Runs the analyzer in a dedicated child process (spawned once, reused for every input)."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        ctx = mp.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child,
+            args=(analyzer.name, analyzer.params.model_dump(), analyzer.device, child_conn),
+            name=f"vidscope-{analyzer.name}",
+            daemon=True,
+        )
+        self._proc.start()
+        self._ready = False
+
+    def _call(self, command: str, payload: Any = None) -> Any:
+        try:
+            self._conn.send((command, payload))
+            status, result = self._conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+            code = self._proc.exitcode
+            raise WorkerError(f"worker process died (exit code {code}): {exc}") from None
+        if status == "error":
+            raise WorkerError(result[0])
+        return result
+
+    def setup(self) -> None:
+        if not self._ready:
+            self._call("setup")
+            self._ready = True
+
+    def start(self, media: MediaInfo, inputs: frozenset[str]) -> None:
+        self._call("start", (media, inputs))
+
+    def process(self, items: Sequence[Item]) -> list[Record]:
+        return self._call("process", list(items))
+
+    def finish(self) -> list[Record]:
+        return self._call("finish")
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            try:
+                self._call("close")
+            except WorkerError:
+                pass
+            self._proc.join(timeout=5)
+            if self._proc.is_alive():
+                self._proc.kill()
+
+
+Worker = ThreadWorker | ProcessWorker
+
+
+def make_worker(analyzer: Analyzer) -> Worker:
+    if analyzer.resources.isolation == "process":
+        return ProcessWorker(analyzer)
+    return ThreadWorker(analyzer)

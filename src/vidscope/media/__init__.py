@@ -1,0 +1,1 @@
+"""Media access: probing, one-pass decoding, frame sampling, audio, URL ingest."""

@@ -1,0 +1,234 @@
+"""One pass over the file: demux once, decode video and audio once, hand out what was asked.
+
+Every analyzer declares a :class:`~vidscope.analyzers.base.FrameSpec`; the decoder converts
+each decoded frame once per distinct ``(width, format)`` and gives it to every spec whose
+sampling clock is due.  Audio is resampled once to 16 kHz float32 and cut into fixed-size
+chunks.  Damaged packets are skipped and counted, the way the FFmpeg command line does,
+instead of ending the stream (a broken AC3 frame must not cost the rest of the soundtrack).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import av
+import numpy as np
+
+from vidscope.analyzers.base import AudioChunk, Frame, FrameSpec
+from vidscope.errors import InputError
+from vidscope.media.probe import MediaInfo
+from vidscope.media.timestamps import TimestampGuesser
+
+SAMPLE_RATE = 16000
+AudioChannel = Literal["mix", "left", "right"]
+
+
+class FrameClock:
+    """Decides which frames a spec receives: every frame, or the first frame at or after each
+    tick of ``1/fps`` seconds counted from the media start.  Ticks that fall inside a gap of a
+    variable-frame-rate stream are served by the next frame instead of being dropped."""
+
+    __slots__ = ("_next", "origin", "period")
+
+    def __init__(self, fps: float | None, origin: float) -> None:
+        self.period = 1.0 / fps if fps else 0.0
+        self.origin = origin
+        self._next = origin
+
+    def due(self, time: float) -> bool:
+        if not self.period:
+            return True
+        if time + 1e-6 < self._next:
+            return False
+        k = math.floor((time - self.origin) / self.period + 1e-6) + 1
+        self._next = self.origin + k * self.period
+        return True
+
+
+@dataclass
+class DecodeStats:
+    video_frames: int = 0
+    audio_seconds: float = 0.0
+    damaged_packets: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
+    # The display matrix rotates counter-clockwise; np.rot90 does the same for k > 0.
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def _scaled_size(width: int, height: int, target: int | None, rotation: int) -> tuple[int, int]:
+    """Decode-space (w, h) that becomes ``target`` pixels wide after rotation."""
+    if target is None:
+        return width, height
+    display_w, display_h = (height, width) if rotation in (90, 270) else (width, height)
+    target = min(target, display_w)
+    out_w, out_h = target, max(2, round(display_h * target / display_w))
+    return (out_h, out_w) if rotation in (90, 270) else (out_w, out_h)
+
+
+class Decoder:
+    """Iterate ``(spec, Frame)`` and ``(None, AudioChunk)`` pairs from one pass over the file."""
+
+    def __init__(
+        self,
+        media: MediaInfo,
+        specs: list[FrameSpec],
+        want_audio: bool,
+        *,
+        audio_channel: AudioChannel = "mix",
+        chunk_seconds: float = 1.0,
+        start: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.media = media
+        self.specs = list(dict.fromkeys(specs)) if media.video else []
+        self.want_audio = want_audio and media.audio is not None
+        self.audio_channel = audio_channel
+        self.chunk = int(round(chunk_seconds * SAMPLE_RATE))
+        self.stop = stop or threading.Event()
+        self.stats = DecodeStats()
+        self._origin = media.start if start is None else start
+
+    # -- video -------------------------------------------------------------------------
+    def _convert(self, frame: av.VideoFrame, spec: FrameSpec, cache: dict) -> np.ndarray:
+        key = (spec.width, spec.format)
+        if key not in cache:
+            rotation = self.media.video.rotation if self.media.video else 0
+            w, h = _scaled_size(frame.width, frame.height, spec.width, rotation)
+            if (w, h) == (frame.width, frame.height):
+                image = frame.to_ndarray(format=spec.format)
+            else:
+                image = frame.to_ndarray(
+                    format=spec.format, width=w, height=h, interpolation="AREA"
+                )
+            image = _rotate(image, rotation)
+            image.flags.writeable = False
+            cache[key] = image
+        return cache[key]
+
+    # -- audio -------------------------------------------------------------------------
+    def _resampler(self) -> av.AudioResampler:
+        if self.audio_channel == "mix":
+            return av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        return av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
+
+    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
+        data = frame.to_ndarray()
+        if self.audio_channel == "mix":
+            return data.reshape(-1)
+        return data[0 if self.audio_channel == "left" else 1]
+
+    def __iter__(self) -> Iterator[tuple[FrameSpec | None, Frame | AudioChunk]]:
+        media = self.media
+        try:
+            container = av.open(media.path)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{media.path}: cannot open ({exc})") from None
+        with container:
+            streams = []
+            vstream = container.streams.video[0] if self.specs else None
+            astream = container.streams.audio[0] if self.want_audio else None
+            if vstream is not None:
+                vstream.thread_type = "AUTO"
+                streams.append(vstream)
+            if astream is not None:
+                streams.append(astream)
+            if not streams:
+                return
+            clocks = [FrameClock(spec.fps, self._origin) for spec in self.specs]
+            vguess = TimestampGuesser()
+            nominal = 1.0 / media.video.fps if media.video and media.video.fps else 0.04
+            index = 0
+            resampler = self._resampler() if astream is not None else None
+            pending: list[np.ndarray] = []
+            pending_n = 0
+            audio_t0: float | None = None
+            emitted = 0
+            next_in: float | None = None
+
+            def chunks(final: bool = False) -> Iterator[AudioChunk]:
+                nonlocal pending, pending_n, emitted
+                while pending_n >= self.chunk or (final and pending_n):
+                    buf = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                    n = min(self.chunk, len(buf))
+                    assert audio_t0 is not None
+                    yield AudioChunk(audio_t0 + emitted / SAMPLE_RATE, buf[:n].copy())
+                    emitted += n
+                    rest = buf[n:]
+                    pending, pending_n = ([rest], len(rest)) if len(rest) else ([], 0)
+
+            def push(samples: np.ndarray) -> None:
+                nonlocal pending_n
+                if len(samples):
+                    pending.append(samples.astype(np.float32, copy=False))
+                    pending_n += len(samples)
+
+            for packet in container.demux(*streams):
+                if self.stop.is_set():
+                    return
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    self.stats.damaged_packets += 1
+                    continue
+                if packet.stream is vstream:
+                    tb = vstream.time_base
+                    for vf in frames:
+                        ts = vguess(vf.pts, vf.dts)
+                        time = float(ts * tb) if ts is not None else self._origin + index * nominal
+                        dur = float(vf.duration * tb) if vf.duration else nominal
+                        cache: dict = {}
+                        for spec, clock in zip(self.specs, clocks, strict=True):
+                            if clock.due(time):
+                                image = self._convert(vf, spec, cache)
+                                yield spec, Frame(index, round(time, 6), dur, image)
+                        index += 1
+                elif packet.stream is astream:
+                    assert resampler is not None
+                    for af in frames:
+                        t_in = float(af.pts * af.time_base) if af.pts is not None else next_in
+                        if audio_t0 is None:
+                            audio_t0 = t_in if t_in is not None else self._origin
+                            next_in = audio_t0
+                        if t_in is not None and next_in is not None and t_in - next_in > 0.05:
+                            # A gap (skipped damaged packet): keep later audio at its true time.
+                            push(np.zeros(int((t_in - next_in) * SAMPLE_RATE), np.float32))
+                        next_in = (t_in if t_in is not None else next_in or 0.0) + (
+                            af.samples / (af.sample_rate or SAMPLE_RATE)
+                        )
+                        for out in resampler.resample(af):
+                            push(self._samples(out))
+                        yield from ((None, c) for c in chunks())
+            if vstream is not None:
+                self.stats.video_frames = index
+            if resampler is not None and audio_t0 is not None:
+                for out in resampler.resample(None):
+                    push(self._samples(out))
+                yield from ((None, c) for c in chunks(final=True))
+                self.stats.audio_seconds = emitted / SAMPLE_RATE
+            if self.stats.damaged_packets:
+                self.stats.warnings.append(
+                    f"skipped {self.stats.damaged_packets} damaged packet(s) while decoding"
+                )
+
+
+def load_audio(media: MediaInfo, channel: AudioChannel = "mix") -> tuple[float, np.ndarray]:
+    """Decode a whole audio track to 16 kHz float32 (start time, samples): for tools and tests
+    that want the full signal; the engine streams chunks instead."""
+    parts: list[np.ndarray] = []
+    start: float | None = None
+    for _, chunk in Decoder(media, [], True, audio_channel=channel, chunk_seconds=30.0):
+        assert isinstance(chunk, AudioChunk)
+        start = chunk.time if start is None else start
+        parts.append(chunk.samples)
+    if not parts:
+        return media.start, np.zeros(0, np.float32)
+    return float(start or 0.0), np.concatenate(parts)
+

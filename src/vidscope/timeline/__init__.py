@@ -1,0 +1,1 @@
+"""Time-aligned results: the bundle on disk, its reader, coverage, exports."""
