@@ -1,0 +1,95 @@
+"""Synthetic media with known ground truth, written with PyAV inside the tests."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+PALETTE = [(200, 40, 40), (40, 180, 60), (30, 60, 200), (220, 200, 40), (150, 50, 170)]
+
+
+def scene_frame(colour: tuple[int, int, int], i: int, w: int, h: int, seed: int) -> np.ndarray:
+    """A textured frame: a coloured background with a moving square, distinct per scene."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = colour
+    img += rng.integers(0, 20, size=(h, w, 1), dtype=np.uint8)
+    s = max(4, h // 5)
+    x = (i * 3) % max(1, w - s)
+    img[h // 3 : h // 3 + s, x : x + s] = 255 - np.array(colour, np.uint8)
+    return img
+
+
+def make_video(
+    path: Path,
+    scene_seconds: list[float],
+    *,
+    fps: int = 25,
+    size: tuple[int, int] = (320, 240),
+    tone_hz: float | None = None,
+    rotate: int = 0,
+) -> list[float]:
+    """Write an H.264 MP4 whose scenes change abruptly; return the cut times in seconds."""
+    w, h = size
+    cuts: list[float] = []
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "23"}
+        if rotate:
+            vs.metadata["rotate"] = str(rotate)
+        a_stream = None
+        if tone_hz is not None:
+            a_stream = out.add_stream("aac", rate=44100)
+            a_stream.layout = "mono"
+        n = 0
+        for k, seconds in enumerate(scene_seconds):
+            if k:
+                cuts.append(n / fps)
+            for _ in range(round(seconds * fps)):
+                frame = av.VideoFrame.from_ndarray(
+                    scene_frame(PALETTE[k % len(PALETTE)], n, w, h, k), format="rgb24"
+                )
+                frame.pts = n
+                frame.time_base = Fraction(1, fps)
+                for packet in vs.encode(frame):
+                    out.mux(packet)
+                n += 1
+        for packet in vs.encode():
+            out.mux(packet)
+        if a_stream is not None:
+            total = n / fps
+            t = np.arange(int(total * 44100)) / 44100
+            pcm = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            for i in range(0, len(pcm), 1024):
+                block = pcm[i : i + 1024].reshape(1, -1)
+                af = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+                af.sample_rate = 44100
+                af.pts = i
+                af.time_base = Fraction(1, 44100)
+                for packet in a_stream.encode(af):
+                    out.mux(packet)
+            for packet in a_stream.encode():
+                out.mux(packet)
+    return cuts
+
+
+def make_wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int = 1) -> Path:
+    """Write float samples (shape (n,) or (channels, n)) as 16-bit PCM WAV."""
+    data = np.atleast_2d(samples)
+    layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("pcm_s16le", rate=rate)
+        st.layout = layout
+        pcm = (np.clip(data, -1, 1) * 32767).astype(np.int16)
+        interleaved = pcm.T.reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
+        frame.sample_rate = rate
+        for packet in st.encode(frame):
+            out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    return path

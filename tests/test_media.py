@@ -1,0 +1,119 @@
+"""Probing and the one-pass decoder on real and synthetic media."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import make_video, make_wav
+
+from vidscope.analyzers.base import AudioChunk, FrameSpec
+from vidscope.errors import InputError
+from vidscope.media.decode import Decoder, load_audio
+from vidscope.media.probe import probe
+
+
+def test_probe_variable_frame_rate(media):
+    info = probe(media("pyscenedetect/goldeneye-vfr-drop3.mp4"))
+    assert info.video is not None and info.audio is None
+    assert info.video.vfr
+    assert info.video.fps == pytest.approx(23.976, abs=1e-3)
+    assert info.duration == pytest.approx(9.97, abs=0.01)
+
+
+def test_probe_keeps_the_files_own_time_base(media):
+    info = probe(media("pyscenedetect/delayed_start.mp4"))
+    assert info.start == pytest.approx(1.075)
+    frames = [f for _, f in Decoder(info, [FrameSpec()], False)]
+    assert frames[0].time == pytest.approx(1.075)
+    assert all(b.time > a.time for a, b in zip(frames, frames[1:], strict=False))
+
+
+def test_packed_b_frames_get_monotonic_times(media):
+    info = probe(media("debian/Megamind.avi"))
+    times = [f.time for _, f in Decoder(info, [FrameSpec(width=64)], False)]
+    assert len(times) == 270
+    # PTS in this AVI come in decode order (1, 2, 3, 5, 4, ...); re-timed they never go back.
+    assert all(b >= a for a, b in zip(times, times[1:], strict=False))
+    assert times[-1] == pytest.approx(270 / 23.976, abs=0.05)
+
+
+def test_damaged_audio_packet_is_skipped_not_fatal(media):
+    info = probe(media("debian/Megamind.avi"))
+    decoder = Decoder(info, [], True)
+    chunks = [c for _, c in decoder]
+    assert decoder.stats.damaged_packets >= 1
+    total = sum(len(c.samples) for c in chunks) / 16000
+    # The whole soundtrack survives the broken AC3 frame, at its true times.
+    assert total == pytest.approx(info.duration, abs=0.3)
+    assert chunks[-1].end == pytest.approx(info.end, abs=0.3)
+
+
+def test_one_decode_serves_each_analyzer_its_rate_and_size(media):
+    info = probe(media("pyscenedetect/testvideo.mp4"))
+    every = FrameSpec()
+    small = FrameSpec(fps=2, width=128, format="gray")
+    got: dict[FrameSpec, list] = {every: [], small: []}
+    for spec, frame in Decoder(info, [every, small], False):
+        got[spec].append(frame)
+    assert len(got[every]) == 720
+    assert got[every][0].image.shape == (720, 1280, 3)
+    assert got[small][0].image.shape == (72, 128)
+    assert len(got[small]) == pytest.approx(info.duration * 2, abs=1)
+    gaps = np.diff([f.time for f in got[small]])
+    assert gaps.max() < 0.5 + 1 / 29.97 + 1e-6
+
+
+def test_audio_is_16k_mono_and_channels_can_be_picked(media):
+    info = probe(media("faster-whisper/stereo_diarization.wav"))
+    _, mix = load_audio(info)
+    _, left = load_audio(info, "left")
+    _, right = load_audio(info, "right")
+    assert mix.dtype == np.float32
+    assert len(mix) == pytest.approx(5.0 * 16000, abs=400)
+    assert not np.allclose(left, right)
+
+
+def test_six_channel_and_8k_audio_decode(tmp_path):
+    six = make_wav(tmp_path / "six.wav", np.full((6, 48000), 0.1), rate=48000, channels=6)
+    low = make_wav(tmp_path / "low.wav", 0.1 * np.ones(8000), rate=8000)
+    for path, seconds in ((six, 1.0), (low, 1.0)):
+        _, samples = load_audio(probe(path))
+        assert len(samples) == pytest.approx(seconds * 16000, abs=200)
+        chunk_times = [c.time for _, c in Decoder(probe(path), [], True)]
+        assert chunk_times == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"this is a text file, not a video\n" * 20, "not a readable media file"),
+    ],
+)
+def test_probe_rejects_non_media(tmp_path, content, message):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        probe(path)
+
+
+def test_probe_rejects_truncated_video(tmp_path, media):
+    data = media("pyscenedetect/testvideo.mp4").read_bytes()
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(data[: len(data) // 50])
+    with pytest.raises(InputError):
+        probe(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_synthetic_video_round_trip(tmp_path):
+    cuts = make_video(tmp_path / "s.mp4", [1.0, 1.0], tone_hz=440)
+    info = probe(tmp_path / "s.mp4")
+    assert cuts == [1.0]
+    assert info.video is not None and info.audio is not None
+    items = list(Decoder(info, [FrameSpec(fps=5, width=32)], True))
+    assert any(isinstance(i, AudioChunk) for _, i in items)

@@ -1,0 +1,79 @@
+"""Shot detection against PySceneDetect's published goldens and clips with known cuts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from synth import make_video
+
+import vidscope
+
+GOLDEN = ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4", "fades.mp4"]
+
+
+@pytest.fixture(scope="module")
+def shots_of(tmp_path_factory):
+    cache: dict[str, list[dict]] = {}
+
+    def run(path) -> list[dict]:
+        key = str(path)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("shots")
+            cache[key] = vidscope.analyze(path, ["shots"], out).track("shots")
+        return cache[key]
+
+    return run
+
+
+def cut_frames(shots: list[dict]) -> list[int]:
+    return [s["start_frame"] for s in shots if s["transition_in"] == "cut"]
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_content_detector_goldens(media, shots_of, name):
+    path = media(f"pyscenedetect/{name}")
+    golden_file = media(f"pyscenedetect/goldens.{name}.ContentDetector.default.json")
+    golden = json.loads(golden_file.read_text())["cuts"]
+    assert cut_frames(shots_of(path)) == golden
+
+
+def test_vfr_cuts_are_counted_by_presentation_time(media, shots_of):
+    shots = shots_of(media("pyscenedetect/goldeneye-vfr-drop3.mp4"))
+    # By decode index these would be [60, 141]; by presentation time they are [90, 210].
+    assert cut_frames(shots) == [90, 210]
+    assert [round(s["start"], 2) for s in shots[1:]] == [round(90 / 23.976, 2), round(210 / 23.976, 2)]
+
+
+def test_megamind_cuts(media, shots_of):
+    shots = shots_of(media("debian/Megamind.avi"))
+    cuts = cut_frames(shots)
+    assert len(cuts) == 3
+    for got, want in zip(cuts, [99, 155, 201], strict=True):
+        assert abs(got - want) <= 1
+    assert len(shots) == 4
+
+
+def test_fades_are_fades_not_cuts(media, shots_of):
+    shots = shots_of(media("pyscenedetect/fades.mp4"))
+    assert cut_frames(shots) == []
+    assert {s["transition_in"] for s in shots[1:]} == {"fade"}
+
+
+def test_shots_tile_the_video(media, shots_of):
+    shots = shots_of(media("pyscenedetect/testvideo.mp4"))
+    assert shots[0]["start"] == 0.0
+    for a, b in zip(shots, shots[1:], strict=False):
+        assert a["end"] == b["start"]
+        assert a["transition_out"] == b["transition_in"]
+    assert shots[-1]["end"] == pytest.approx(24.024, abs=0.04)
+    assert shots[-1]["transition_out"] == "end"
+
+
+def test_synthetic_cut_times(tmp_path, shots_of):
+    truth = make_video(tmp_path / "cuts.mp4", [1.2, 2.0, 0.8, 1.6], fps=25)
+    shots = shots_of(tmp_path / "cuts.mp4")
+    found = [s["start"] for s in shots if s["transition_in"] == "cut"]
+    assert len(found) == len(truth)
+    for got, want in zip(found, truth, strict=True):
+        assert got == pytest.approx(want, abs=1 / 25 + 1e-6)
