@@ -31,12 +31,14 @@ class FrameSpec:
     ``fps=None`` asks for every decoded frame; otherwise the sampler picks, for every tick of
     ``1/fps`` seconds on the media's own clock, the first frame shown at or after the tick.
     ``width`` resizes keeping the aspect ratio (``None`` keeps the decoded size); scaling and
-    colour conversion happen together in FFmpeg's swscale with area averaging.
+    colour conversion happen together in FFmpeg's swscale with area averaging.  ``yuv420p``
+    hands over the decoded planes (``(h * 3 / 2, w)``, coded orientation, never resized) for
+    analyzers that convert faster themselves, off the decode thread.
     """
 
     fps: float | None = None
     width: int | None = None
-    format: Literal["bgr24", "rgb24", "gray"] = "bgr24"
+    format: Literal["bgr24", "rgb24", "gray", "yuv420p"] = "bgr24"
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,8 @@ class Decoder:
         key = (spec.width, spec.format)
         if key not in cache:
             rotation = self.media.video.rotation if self.media.video else 0
+            if spec.format == "yuv420p":
+                rotation = 0
             w, h = _scaled_size(frame.width, frame.height, spec.width, rotation)
             if (w, h) == (frame.width, frame.height):
                 image = frame.to_ndarray(format=spec.format)
