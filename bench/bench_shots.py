@@ -1,8 +1,8 @@
 """vidscope's `shots` against the `scenedetect` command line on the same clips.
 
 Both use the same detector parameters (threshold 27, min-scene-len 15 frames: the CLI's own
-default is 0.6 s, the library's 15 frames), both run as fresh processes (imports and model-free setup included), interleaved, best of
-N runs; cuts are compared by time.  Usage:
+default is 0.6 s, the library's 15 frames) and run as fresh processes (imports and setup
+included), interleaved, best of N runs; cuts are compared by time.  Usage:
 
     .venv/bin/python bench/bench_shots.py [--runs 3]
 """
@@ -61,7 +61,13 @@ def main() -> None:
             ) == len(vs_cuts)
             sd, vs = min(sd_times), min(vs_times)
             rows.append(
-                [name, f"{sd:.2f}", f"{vs:.2f}", f"{sd / vs:.2f}x", "yes" if same else f"no: {sd_cuts} vs {vs_cuts}"]
+                [
+                    name,
+                    f"{sd:.2f}",
+                    f"{vs:.2f}",
+                    f"{sd / vs:.2f}x",
+                    "yes" if same else f"no: {sd_cuts} vs {vs_cuts}",
+                ]
             )
     print(table(["clip", "scenedetect s", "vidscope shots s", "speed-up", "same cuts"], rows))
 

@@ -66,7 +66,16 @@ def test_many_inputs_and_directories(media, tmp_path):
     shutil.copy(media("pyscenedetect/counter.mp4"), clips / "a.mp4")
     shutil.copy(media("pyscenedetect/fades.mp4"), clips / "b.mp4")
     out = tmp_path / "out"
-    proc = vidscope("analyze", str(clips), str(media("debian/Megamind.avi")), "-o", str(out), "-a", "shots", "-q")
+    proc = vidscope(
+        "analyze",
+        str(clips),
+        str(media("debian/Megamind.avi")),
+        "-o",
+        str(out),
+        "-a",
+        "shots",
+        "-q",
+    )
     assert proc.returncode == 0, proc.stderr
     for name in ("a", "b", "Megamind"):
         assert json.loads((out / name / "manifest.json").read_text())["status"] == "complete"
@@ -85,7 +94,15 @@ def test_url_input(server, tmp_path):
 
 
 def test_json_event_stream(media, tmp_path):
-    proc = vidscope("analyze", str(media("pyscenedetect/counter.mp4")), "-o", str(tmp_path / "j"), "-a", "shots", "--json")
+    proc = vidscope(
+        "analyze",
+        str(media("pyscenedetect/counter.mp4")),
+        "-o",
+        str(tmp_path / "j"),
+        "-a",
+        "shots",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     kinds = [e["event"] for e in events]
@@ -123,7 +140,9 @@ def test_truncated_video(media, tmp_path):
 
 
 def test_unknown_analyzer(media, tmp_path):
-    proc = vidscope("analyze", str(media("pyscenedetect/counter.mp4")), "-o", str(tmp_path), "-a", "shots,bogus")
+    proc = vidscope(
+        "analyze", str(media("pyscenedetect/counter.mp4")), "-o", str(tmp_path), "-a", "shots,bogus"
+    )
     assert_clean_error(proc, 2, "unknown analyzer 'bogus'")
 
 
@@ -140,7 +159,14 @@ def test_analyzers_lists_everything_with_reasons():
     proc = vidscope("analyzers", "--json")
     assert proc.returncode == 0
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert {"shots", "visual_stats", "audio_features", "audio_class", "pacing", "shot_stats"} <= set(rows)
+    assert {
+        "shots",
+        "visual_stats",
+        "audio_features",
+        "audio_class",
+        "pacing",
+        "shot_stats",
+    } <= set(rows)
     for row in rows.values():
         assert row["available"] or (row["reason"] and row["fix"])
 

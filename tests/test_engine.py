@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from synth import make_video
 
 import vidscope
+from synth import make_video
 from vidscope.config import load_settings
 from vidscope.engine.engine import Engine
 from vidscope.errors import InputError, UsageError
@@ -57,7 +57,9 @@ def test_per_shot_statistics_follow_the_shots(megamind_bundle):
     assert [s["shot"] for s in stats] == [s["index"] for s in shots]
     for shot, st in zip(shots, stats, strict=True):
         assert (st["start"], st["end"]) == (shot["start"], shot["end"])
-        assert 0 <= st["brightness"] <= 1 and st["darkness"] == pytest.approx(1 - st["brightness"], abs=1e-3)
+        assert 0 <= st["brightness"] <= 1 and st["darkness"] == pytest.approx(
+            1 - st["brightness"], abs=1e-3
+        )
         assert st["motion"] is not None and st["colourfulness"] > 0
 
 
@@ -82,7 +84,9 @@ def test_rerun_reuses_finished_tracks(media, tmp_path):
     out = tmp_path / "b"
     first = vidscope.analyze(media("debian/Megamind.avi"), ["shots", "visual_stats"], out)
     shots_before = (out / "tracks/shots.jsonl").read_bytes()
-    second = vidscope.analyze(media("debian/Megamind.avi"), ["shots", "visual_stats", "pacing"], out)
+    second = vidscope.analyze(
+        media("debian/Megamind.avi"), ["shots", "visual_stats", "pacing"], out
+    )
     assert first.complete and second.complete
     assert set(second.report["reused_tracks"]) == {"shots", "visual_stats"}
     assert "shots" not in second.report["stages"]

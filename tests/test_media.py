@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
-from synth import make_video, make_wav
 
+from synth import make_video, make_wav
 from vidscope.analyzers.base import AudioChunk, FrameSpec
 from vidscope.errors import InputError
 from vidscope.media.decode import Decoder, load_audio
@@ -25,7 +27,7 @@ def test_probe_keeps_the_files_own_time_base(media):
     assert info.start == pytest.approx(1.075)
     frames = [f for _, f in Decoder(info, [FrameSpec()], False)]
     assert frames[0].time == pytest.approx(1.075)
-    assert all(b.time > a.time for a, b in zip(frames, frames[1:], strict=False))
+    assert all(b.time > a.time for a, b in itertools.pairwise(frames))
 
 
 def test_packed_b_frames_get_monotonic_times(media):
@@ -33,7 +35,7 @@ def test_packed_b_frames_get_monotonic_times(media):
     times = [f.time for _, f in Decoder(info, [FrameSpec(width=64)], False)]
     assert len(times) == 270
     # PTS in this AVI come in decode order (1, 2, 3, 5, 4, ...); re-timed they never go back.
-    assert all(b >= a for a, b in zip(times, times[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(times))
     assert times[-1] == pytest.approx(270 / 23.976, abs=0.05)
 
 

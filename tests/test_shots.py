@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
-from synth import make_video
 
 import vidscope
+from synth import make_video
 
 GOLDEN = ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4", "fades.mp4"]
 
@@ -42,7 +43,10 @@ def test_vfr_cuts_are_counted_by_presentation_time(media, shots_of):
     shots = shots_of(media("pyscenedetect/goldeneye-vfr-drop3.mp4"))
     # By decode index these would be [60, 141]; by presentation time they are [90, 210].
     assert cut_frames(shots) == [90, 210]
-    assert [round(s["start"], 2) for s in shots[1:]] == [round(90 / 23.976, 2), round(210 / 23.976, 2)]
+    assert [round(s["start"], 2) for s in shots[1:]] == [
+        round(90 / 23.976, 2),
+        round(210 / 23.976, 2),
+    ]
 
 
 def test_megamind_cuts(media, shots_of):
@@ -63,7 +67,7 @@ def test_fades_are_fades_not_cuts(media, shots_of):
 def test_shots_tile_the_video(media, shots_of):
     shots = shots_of(media("pyscenedetect/testvideo.mp4"))
     assert shots[0]["start"] == 0.0
-    for a, b in zip(shots, shots[1:], strict=False):
+    for a, b in itertools.pairwise(shots):
         assert a["end"] == b["start"]
         assert a["transition_out"] == b["transition_in"]
     assert shots[-1]["end"] == pytest.approx(24.024, abs=0.04)

@@ -129,9 +129,7 @@ def analyze(
 
     try:
         names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
-        overrides = _overrides(
-            set_, analyzers=names, device=device, audio_channel=audio_channel
-        )
+        overrides = _overrides(set_, analyzers=names, device=device, audio_channel=audio_channel)
         effective = load_settings(config, overrides)
         kind = "json" if json_events else effective.settings.progress
         sink = make_sink(kind, quiet=quiet)
@@ -162,7 +160,10 @@ def analyze(
                 raise typer.Exit(130) from None
             if not quiet and not json_events:
                 _print_report(result.report)
-                err.print(f"[green]{result.status}[/]: {target}" + (f" ({n + 1}/{len(items)})" if many else ""))
+                err.print(
+                    f"[green]{result.status}[/]: {target}"
+                    + (f" ({n + 1}/{len(items)})" if many else "")
+                )
     if failures:
         raise typer.Exit(max(f.exit_code for f in failures))
 
@@ -206,10 +207,14 @@ def list_analyzers(
 @app.command()
 def show(
     bundle: Annotated[Path, typer.Argument(help="a result bundle directory")],
-    at: Annotated[float | None, typer.Option("--at", help="what every track says at T seconds")] = None,
+    at: Annotated[
+        float | None, typer.Option("--at", help="what every track says at T seconds")
+    ] = None,
     start: Annotated[float | None, typer.Option(help="range start (seconds)")] = None,
     end: Annotated[float | None, typer.Option(help="range end (seconds)")] = None,
-    track: Annotated[list[str] | None, typer.Option("--track", "-t", help="only these tracks")] = None,
+    track: Annotated[
+        list[str] | None, typer.Option("--track", "-t", help="only these tracks")
+    ] = None,
 ) -> None:
     """Print the manifest summary, or the records at a time or in a time range (JSON)."""
     import json
@@ -221,7 +226,9 @@ def show(
         if track:
             unknown = [t for t in track if t not in result.tracks]
             if unknown:
-                raise UsageError(f"no finished track {unknown[0]!r} (tracks: {', '.join(result.tracks)})")
+                raise UsageError(
+                    f"no finished track {unknown[0]!r} (tracks: {', '.join(result.tracks)})"
+                )
     except VidscopeError as exc:
         raise _fail(exc) from None
     if at is not None:
@@ -230,7 +237,9 @@ def show(
     if start is not None or end is not None:
         lo = start if start is not None else float("-inf")
         hi = end if end is not None else float("inf")
-        print(json.dumps({"start": lo, "end": hi, "tracks": result.between(lo, hi, track)}, indent=2))
+        print(
+            json.dumps({"start": lo, "end": hi, "tracks": result.between(lo, hi, track)}, indent=2)
+        )
         return
     m = result.manifest
     media = m.get("media", {})
@@ -266,7 +275,9 @@ def config(
     if json_out:
         import json
 
-        rows = {k: {"value": v, "source": effective.sources[k]} for k, v in effective.values.items()}
+        rows = {
+            k: {"value": v, "source": effective.sources[k]} for k, v in effective.values.items()
+        }
         print(json.dumps(rows, indent=2, default=str))
         return
     table = Table(show_edge=False)

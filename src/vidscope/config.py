@@ -82,7 +82,8 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_value(text: str) -> Any:
-    """Environment and ``--set`` values: JSON when it parses (numbers, booleans, lists), else text."""
+    """Environment and ``--set`` values: JSON when it parses (numbers, booleans, lists),
+    else text."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -158,7 +159,9 @@ def load_settings(
     known = set(registry.names())
     for name, params in settings.analyzer.items():
         if name not in known:
-            raise UsageError(f"settings for unknown analyzer {name!r} (known: {', '.join(sorted(known))})")
+            raise UsageError(
+                f"settings for unknown analyzer {name!r} (known: {', '.join(sorted(known))})"
+            )
         model = registry.params_model(name)
         if model is None:
             continue

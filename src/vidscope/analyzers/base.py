@@ -167,8 +167,10 @@ class Analyzer:
         """Check, without loading anything heavy, whether this analyzer can run here."""
         missing = [m for m in cls.dependencies if importlib.util.find_spec(m) is None]
         if missing:
-            fix = f"pip install 'vidscope[{cls.extra}]'" if cls.extra else "pip install " + " ".join(
-                missing
+            fix = (
+                f"pip install 'vidscope[{cls.extra}]'"
+                if cls.extra
+                else "pip install " + " ".join(missing)
             )
             return Availability(False, f"missing Python package(s): {', '.join(missing)}", fix)
         return Availability(True)

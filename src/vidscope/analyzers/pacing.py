@@ -15,7 +15,9 @@ from vidscope.media.probe import MediaInfo
 
 
 class PacingParams(Params):
-    window: float = Field(10.0, gt=0, description="window length in seconds, centred on each second")
+    window: float = Field(
+        10.0, gt=0, description="window length in seconds, centred on each second"
+    )
 
 
 @dataclass
@@ -64,9 +66,7 @@ class PacingAnalyzer(Analyzer):
                     "shot": current[2] if current else None,
                     "cuts_in_window": cuts,
                     "cut_rate_per_min": round(cuts * 60.0 / span, 3) if span > 0 else 0.0,
-                    "avg_shot_length": round(
-                        sum(s[1] - s[0] for s in inside) / len(inside), 3
-                    )
+                    "avg_shot_length": round(sum(s[1] - s[0] for s in inside) / len(inside), 3)
                     if inside
                     else None,
                 }

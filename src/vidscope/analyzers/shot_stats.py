@@ -67,8 +67,11 @@ def shot_record(shot: Record, rows: dict[str, list[Record]]) -> Record:
     for key in _VISUAL:
         v = _weighted(visual, key, lo, hi)
         out[key] = None if v is None else round(v, 4)
-    motions = [r["motion_max"] for r in visual if r.get("motion_max") is not None
-               and float(r["start"]) < hi and float(r["end"]) > lo]
+    motions = [
+        r["motion_max"]
+        for r in visual
+        if r.get("motion_max") is not None and float(r["start"]) < hi and float(r["end"]) > lo
+    ]
     out["motion_max"] = round(float(np.max(motions)), 4) if motions else None
     audio = rows.get("audio_features", [])
     for key in _AUDIO:

@@ -4,9 +4,10 @@
 Frames are handed over as raw YUV planes and converted and downscaled here as PySceneDetect's
 own pipeline does (BGR, then width / 256 with OpenCV's bilinear resize), so the published
 PySceneDetect golden cut lists are reproduced frame for frame.  OpenCV's YUV->BGR conversion
-is about 3x faster than swscale's and runs on this analyzer's thread, not the decoder's.  Frame numbers are derived from
-presentation time at the stream's nominal rate, counted from the media start, so a
-variable-frame-rate file numbers its frames the way an editor would.
+is about 3x faster than swscale's and runs on this analyzer's thread, not the decoder's.
+
+Frame numbers are derived from presentation time at the stream's nominal rate, counted from
+the media start, so a variable-frame-rate file numbers its frames the way an editor would.
 """
 
 from __future__ import annotations

@@ -31,9 +31,7 @@ def frame_stats(image: np.ndarray, previous: np.ndarray | None, dark_level: floa
     b, g, r = f[..., 0], f[..., 1], f[..., 2]
     luma = (0.299 * r + 0.587 * g + 0.114 * b) / 255.0
     rg, yb = r - g, 0.5 * (r + g) - b
-    colourfulness = float(
-        np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
-    )
+    colourfulness = float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
     motion = None if previous is None else float(np.abs(luma - previous).mean())
     return {
         "luma": luma,

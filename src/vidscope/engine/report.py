@@ -6,7 +6,7 @@ import contextlib
 import resource
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -130,9 +130,7 @@ def build_report(
         "media_duration_s": round(duration, 3),
         "rtf": round(wall / duration, 4) if duration else None,
         "peak_rss_mb": round(monitor.peak_rss / 2**20, 1),
-        "process_peak_rss_mb": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-        ),
+        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "gpu": monitor.gpu(),
         "stages": analyzers,
         "coverage": {k: round(v, 4) for k, v in coverage.items()},

@@ -8,6 +8,7 @@ library that must be isolated from the main interpreter.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import threading
 import traceback
@@ -125,10 +126,8 @@ class ProcessWorker:
 
     def close(self) -> None:
         if self._proc.is_alive():
-            try:
+            with contextlib.suppress(WorkerError):
                 self._call("close")
-            except WorkerError:
-                pass
             self._proc.join(timeout=5)
             if self._proc.is_alive():
                 self._proc.kill()

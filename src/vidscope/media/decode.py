@@ -91,7 +91,7 @@ class Decoder:
         self.specs = list(dict.fromkeys(specs)) if media.video else []
         self.want_audio = want_audio and media.audio is not None
         self.audio_channel = audio_channel
-        self.chunk = int(round(chunk_seconds * SAMPLE_RATE))
+        self.chunk = round(chunk_seconds * SAMPLE_RATE)
         self.stop = stop or threading.Event()
         self.stats = DecodeStats()
         self._origin = media.start if start is None else start
@@ -233,4 +233,3 @@ def load_audio(media: MediaInfo, channel: AudioChannel = "mix") -> tuple[float, 
     if not parts:
         return media.start, np.zeros(0, np.float32)
     return float(start or 0.0), np.concatenate(parts)
-

@@ -56,7 +56,9 @@ class Result:
 
     @property
     def tracks(self) -> list[str]:
-        return [n for n, t in self.manifest.get("tracks", {}).items() if t.get("status") == "complete"]
+        return [
+            n for n, t in self.manifest.get("tracks", {}).items() if t.get("status") == "complete"
+        ]
 
     def iter_track(self, name: str) -> Iterator[dict[str, Any]]:
         """Stream the records of a track."""
@@ -79,7 +81,9 @@ class Result:
         names = list(tracks) if tracks is not None else self.tracks
         return {n: [r for r in self.iter_track(n) if overlaps(r, start, end)] for n in names}
 
-    def at(self, time: float, tracks: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    def at(
+        self, time: float, tracks: Iterable[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
         """What every track says at ``time`` seconds."""
         names = list(tracks) if tracks is not None else self.tracks
         out: dict[str, list[dict[str, Any]]] = {}
