@@ -5,7 +5,7 @@ Both produce the same tracks in a bundle; the baseline runs `vidscope analyze -a
 analyzer into the same bundle, so each run decodes the media again and loads its own models,
 and derived analyzers reuse the tracks they depend on.
 
-    .venv/bin/python bench/bench_pipeline.py [--minutes 1] [--runs 1]
+    .venv/bin/python bench/bench_pipeline.py [--minutes 1] [--runs 1] [--analyzers a,b,...]
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--src", type=Path, default=ROOT / "examples" / "Megamind.avi")
+    parser.add_argument("--analyzers", help="comma-separated (default: every available one)")
     args = parser.parse_args()
-    names = analyzers_here()
+    names = args.analyzers.split(",") if args.analyzers else analyzers_here()
     with tempfile.TemporaryDirectory() as tmp:
         media = Path(tmp) / "input.mkv"
         duration = loop(args.src, media, args.minutes)

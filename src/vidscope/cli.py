@@ -96,7 +96,8 @@ def _print_report(report: dict[str, Any]) -> None:
     cov = ", ".join(f"{k} {100 * v:.0f}%" for k, v in report["coverage"].items())
     err.print(
         f"wall {report['wall_s']:.2f} s for {report['media_duration_s']:.1f} s of media "
-        f"(RTF {report['rtf']:.3f}), peak memory {report['peak_rss_mb']:.0f} MB"
+        f"(RTF {report['rtf']:.3f}; model setup {report['setup_s']:.2f} s), "
+        f"peak memory {report['peak_rss_mb']:.0f} MB"
         + (f"; coverage: {cov}" if cov else "")
     )
 
@@ -260,6 +261,45 @@ def show(
 
 
 @app.command()
+def export(
+    bundle: Annotated[Path, typer.Argument(help="a result bundle directory")],
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="srt, vtt, txt or json (default: -o's suffix, else srt)"
+        ),
+    ] = None,
+    track: Annotated[str, typer.Option("--track", "-t", help="track to export")] = "transcript",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file to write (default: stdout)")
+    ] = None,
+) -> None:
+    """Export a text track (the transcript by default) as subtitles, plain text or JSON."""
+    from vidscope.timeline.export import FORMATS
+    from vidscope.timeline.export import export as write_export
+    from vidscope.timeline.result import Result
+
+    suffix = output.suffix.lstrip(".").lower() if output is not None else ""
+    fmt = format_ or (suffix if suffix in FORMATS else "srt")
+    try:
+        result = Result(bundle)
+        if output is None:
+            write_export(result, track, fmt, sys.stdout)
+            return
+        # Written beside the target and renamed, so a failed export leaves no partial file.
+        tmp = output.with_name(output.name + ".tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as f:
+                count = write_export(result, track, fmt, f)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except VidscopeError as exc:
+        raise _fail(exc) from None
+    err.print(f"wrote {count} {fmt} entries of {track!r} to {output}")
+
+
+@app.command()
 def config(
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -286,6 +326,12 @@ def config(
     for key in sorted(effective.values):
         table.add_row(key, repr(effective.values[key]), effective.sources[key])
     out.print(table)
+
+
+# The server's commands live with the server; importing them is cheap (no FastAPI yet).
+from vidscope.server.cli import register as _register_server  # noqa: E402
+
+_register_server(app)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +106,14 @@ class LocalExecutor:
         ``writers`` maps analyzer -> track -> writer; ``reused`` maps a finished track whose
         file is replayed to the analyzers that consume it instead of being recomputed.
         """
+        def inbox(analyzer: Analyzer) -> queue.Queue:
+            # Frames are large and get the configured depth; audio chunks and records are
+            # small, and a deeper queue lets decoding run ahead while a model is still loading.
+            frames = analyzer.requirements().frames is not None
+            return queue.Queue(self.queue_size * (1 if frames else 8))
+
         nodes = {
-            name: Node(name, a, workers[name], queue.Queue(self.queue_size), writers=writers[name])
+            name: Node(name, a, workers[name], inbox(a), writers=writers[name])
             for name, a in analyzers.items()
         }
         track_owner = {t: n for n, node in nodes.items() for t in node.writers}
@@ -203,10 +210,17 @@ class LocalExecutor:
             ends = 0
             started = False
             try:
-                node.worker.start(media, frozenset(node.inputs))
-                started = True
+                t0 = time.perf_counter()
+                node.worker.setup()
+                node.stats.setup = time.perf_counter() - t0
             except Exception as exc:
-                node.error = f"{type(exc).__name__}: {exc}"
+                node.error = f"setup failed: {type(exc).__name__}: {exc}"
+            if node.error is None:
+                try:
+                    node.worker.start(media, frozenset(node.inputs))
+                    started = True
+                except Exception as exc:
+                    node.error = f"{type(exc).__name__}: {exc}"
             while ends < node.upstreams and not stop.is_set():
                 try:
                     first = node.inbox.get(timeout=0.2)

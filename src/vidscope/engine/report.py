@@ -17,6 +17,8 @@ class StageStats:
     """Busy time of one stage (an analyzer, or the decoder), measured around its work only."""
 
     busy: float = 0.0
+    setup: float = 0.0
+    """Model loading time, paid once per engine (0 when the model was already resident)."""
     items: int = 0
     batches: int = 0
     records: int = 0
@@ -119,6 +121,7 @@ def build_report(
     for name, s in stages.items():
         analyzers[name] = {
             "busy_s": round(s.busy, 3),
+            "setup_s": round(s.setup, 3),
             "items": s.items,
             "batches": s.batches,
             "records": s.records,

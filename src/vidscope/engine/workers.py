@@ -98,6 +98,7 @@ class ProcessWorker:
         )
         self._proc.start()
         self._ready = False
+        self._lock = threading.Lock()
 
     def _call(self, command: str, payload: Any = None) -> Any:
         try:
@@ -111,9 +112,10 @@ class ProcessWorker:
         return result
 
     def setup(self) -> None:
-        if not self._ready:
-            self._call("setup")
-            self._ready = True
+        with self._lock:
+            if not self._ready:
+                self._call("setup")
+                self._ready = True
 
     def start(self, media: MediaInfo, inputs: frozenset[str]) -> None:
         self._call("start", (media, inputs))

@@ -17,6 +17,7 @@ from typing import Literal
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vidscope.analyzers.base import AudioChunk, Frame, FrameSpec
 from vidscope.errors import InputError
@@ -94,6 +95,7 @@ class Decoder:
         self.chunk = round(chunk_seconds * SAMPLE_RATE)
         self.stop = stop or threading.Event()
         self.stats = DecodeStats()
+        self._scalers: dict[tuple[int | None, str], VideoReformatter] = {}
         self._origin = media.start if start is None else start
 
     # -- video -------------------------------------------------------------------------
@@ -107,9 +109,12 @@ class Decoder:
             if (w, h) == (frame.width, frame.height):
                 image = frame.to_ndarray(format=spec.format)
             else:
-                image = frame.to_ndarray(
-                    format=spec.format, width=w, height=h, interpolation="AREA"
-                )
+                # One long-lived reformatter per output shape keeps its swscale context;
+                # to_ndarray(width=...) builds a new one per call and is several times slower.
+                scaler = self._scalers.setdefault(key, VideoReformatter())
+                image = scaler.reformat(
+                    frame, width=w, height=h, format=spec.format, interpolation="AREA"
+                ).to_ndarray()
             image = _rotate(image, rotation)
             image.flags.writeable = False
             cache[key] = image
