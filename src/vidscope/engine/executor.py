@@ -106,6 +106,7 @@ class LocalExecutor:
         ``writers`` maps analyzer -> track -> writer; ``reused`` maps a finished track whose
         file is replayed to the analyzers that consume it instead of being recomputed.
         """
+
         def inbox(analyzer: Analyzer) -> queue.Queue:
             # Frames are large and get the configured depth; audio chunks and records are
             # small, and a deeper queue lets decoding run ahead while a model is still loading.
