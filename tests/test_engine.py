@@ -153,3 +153,43 @@ def test_video_only_input_skips_audio_analyzers(media, tmp_path):
 def test_result_reader_rejects_non_bundle(tmp_path):
     with pytest.raises(InputError):
         Result(tmp_path)
+
+
+def test_process_isolation_matches_threads_and_stays_resident(media, tmp_path):
+    clip = media("faster-whisper/jfk.flac")
+    threaded = vidscope.analyze(clip, ["audio_features"], tmp_path / "t").track("audio_features")
+    settings = load_settings(
+        overrides={"analyzers": ["audio_features"], "isolation.audio_features": "process"}
+    ).settings
+    with Engine(settings) as engine:
+        first = engine.analyze(clip, tmp_path / "p1")
+        worker = engine._workers["audio_features"]
+        pid = worker._proc.pid
+        engine.analyze(clip, tmp_path / "p2", force=True)
+        assert engine._workers["audio_features"]._proc.pid == pid
+    assert first.track("audio_features") == threaded
+    assert first.report["stages"]["audio_features"]["items"] == 11
+
+
+def test_audio_only_input_runs_audio_analyzers(media, tmp_path):
+    result = vidscope.analyze(
+        media("faster-whisper/jfk.flac"),
+        ["shots", "visual_stats", "audio_features", "audio_class"],
+        tmp_path / "a",
+    )
+    assert result.complete
+    assert set(result.manifest["skipped"]) == {"shots", "visual_stats"}
+    assert result.report["coverage"]["audio_features"] == pytest.approx(1.0)
+    assert {r["label"] for r in result.track("audio_class")} == {"dialog"}
+
+
+def test_zero_length_video_is_rejected(tmp_path):
+    import av
+
+    path = tmp_path / "empty.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height = 64, 64
+    with pytest.raises(InputError):
+        vidscope.analyze(path, ["shots"], tmp_path / "o")
+    assert not (tmp_path / "o" / "manifest.json").exists()

@@ -45,6 +45,10 @@ class Settings(BaseModel):
     queue_size: int = Field(default=16, ge=1, description="items buffered per analyzer queue")
     max_download_mb: int = Field(default=4096, ge=1, description="largest URL download")
     progress: Literal["auto", "rich", "plain", "json", "none"] = "auto"
+    isolation: dict[str, Literal["thread", "process"]] = Field(
+        default_factory=dict,
+        description="run an analyzer in a worker thread or its own long-lived process",
+    )
     analyzer: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-analyzer parameters"
     )

@@ -70,7 +70,8 @@ class Engine:
         # Set up (model loaded) by the executor on the analyzer's own thread, the first time
         # an input needs it, so model loading overlaps with decoding.
         if name not in self._workers:
-            self._workers[name] = make_worker(self.analyzers[name])
+            isolation = self.settings.isolation.get(name)
+            self._workers[name] = make_worker(self.analyzers[name], isolation)
         return self._workers[name]
 
     def _active(self, media: MediaInfo) -> tuple[list[str], dict[str, str]]:

@@ -48,6 +48,8 @@ class PlainSink:
         if event == "input_started":
             self._last.clear()
             self._print(f"analyzing {data['input']} ({data['duration']:.1f} s) -> {data['output']}")
+            for name, reason in data.get("skipped", {}).items():
+                self._print(f"  skipped {name}: {reason}")
         elif event == "progress":
             total = data["total"] or 1.0
             step = int(100 * data["done"] / total) // 25 * 25
@@ -83,6 +85,8 @@ class RichSink:
             self.console.print(
                 f"[bold]{data['input']}[/] ({data['duration']:.1f} s) -> {data['output']}"
             )
+            for name, reason in data.get("skipped", {}).items():
+                self.console.print(f"  skipped {name}: {reason}", highlight=False)
             self.progress.start()
             self.tasks = {
                 name: self.progress.add_task(name, total=data["duration"] or 1.0, status="")

@@ -138,7 +138,8 @@ class ProcessWorker:
 Worker = ThreadWorker | ProcessWorker
 
 
-def make_worker(analyzer: Analyzer) -> Worker:
-    if analyzer.resources.isolation == "process":
+def make_worker(analyzer: Analyzer, isolation: str | None = None) -> Worker:
+    """A worker for ``analyzer``: its declared isolation unless the settings override it."""
+    if (isolation or analyzer.resources.isolation) == "process":
         return ProcessWorker(analyzer)
     return ThreadWorker(analyzer)
