@@ -1,9 +1,13 @@
 """One record per shot joining what the other tracks measured inside it: picture statistics,
-sound, the audio classes, and the shot's pace.
+loudness and tempo, the share of speech, the audio classes and the dominant sound events.
 
-Shots arrive as soon as the shot detector closes them, but the per-second tracks run on
-other threads; a shot is finalised once every connected per-second track has passed its end
-(or at the end of the media).  Only the seconds after the oldest open shot are kept.
+Shots arrive as soon as the shot detector closes them, but the other tracks run on other
+threads.  A shot is finalised once every connected per-second track (one record per second,
+in order) has passed its end.  Span tracks (speech, audio classes, sound events) close a span
+only when it ends, so they are waited for only up to ``span_lag`` seconds behind the
+per-second tracks: that bounds what is held in memory (the seconds and spans after the oldest
+open shot) whatever the length of the video, at the price that a span still open
+``span_lag`` seconds after a shot ended is not counted in that shot.
 """
 
 from __future__ import annotations
@@ -12,49 +16,58 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import Field
 
-from vidscope.analyzers.base import Analyzer, Item, Record, Requirements, TrackRecord
+from vidscope.analyzers.base import Analyzer, Item, Params, Record, Requirements, TrackRecord
 from vidscope.media.probe import MediaInfo
 
-_PER_SECOND = ("visual_stats", "audio_features", "audio_class")
+_ROWS = ("visual_stats", "audio_features")
+_SPANS = ("audio_class", "speech", "audio_events")
 _VISUAL = ("brightness", "darkness", "dark_share", "colourfulness", "motion")
 _AUDIO = ("rms_db", "spectral_centroid", "zero_crossing_rate", "tempo")
+
+
+class ShotStatsParams(Params):
+    span_lag: float = Field(30.0, ge=0, description="how long to wait for open spans (s)")
+    top_events: int = Field(3, ge=1, description="dominant sound events kept per shot")
 
 
 @dataclass
 class _State:
     media: MediaInfo
-    inputs: frozenset[str]
+    rows: dict[str, list[Record]]
+    progress: dict[str, float]
     shots: list[Record] = field(default_factory=list)
-    rows: dict[str, list[Record]] = field(default_factory=dict)
-    progress: dict[str, float] = field(default_factory=dict)
     closed_until: float = float("-inf")
+
+
+def _overlap(r: Record, lo: float, hi: float) -> float:
+    return max(0.0, min(float(r["end"]), hi) - max(float(r["start"]), lo))
 
 
 def _weighted(rows: list[Record], key: str, lo: float, hi: float) -> float | None:
     """Mean of ``key`` over records weighted by their overlap with ``[lo, hi)``."""
     total = weight_sum = 0.0
     for r in rows:
-        value = r.get(key)
-        w = min(float(r["end"]), hi) - max(float(r["start"]), lo)
-        if value is None or w <= 0:
-            continue
-        total += float(value) * w
-        weight_sum += w
+        value, w = r.get(key), _overlap(r, lo, hi)
+        if value is not None and w > 0:
+            total += float(value) * w
+            weight_sum += w
     return total / weight_sum if weight_sum else None
 
 
-def _class_shares(rows: list[Record], lo: float, hi: float) -> dict[str, float]:
+def _shares(spans: list[Record], lo: float, hi: float, top: int | None = None) -> dict[str, float]:
+    """Share of ``[lo, hi)`` covered by each label, largest first."""
     shares: dict[str, float] = {}
-    for r in rows:
-        w = min(float(r["end"]), hi) - max(float(r["start"]), lo)
+    for r in spans:
+        w = _overlap(r, lo, hi)
         if w > 0:
             shares[r["label"]] = shares.get(r["label"], 0.0) + w
-    span = hi - lo
-    return {k: round(v / span, 3) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+    ranked = sorted(shares.items(), key=lambda kv: -kv[1])[:top]
+    return {k: round(min(1.0, v / (hi - lo)), 3) for k, v in ranked}
 
 
-def shot_record(shot: Record, rows: dict[str, list[Record]]) -> Record:
+def shot_record(shot: Record, rows: dict[str, list[Record]], top_events: int) -> Record:
     """Pure: the per-shot summary from the records overlapping the shot."""
     lo, hi = float(shot["start"]), float(shot["end"])
     out: Record = {
@@ -67,42 +80,57 @@ def shot_record(shot: Record, rows: dict[str, list[Record]]) -> Record:
     for key in _VISUAL:
         v = _weighted(visual, key, lo, hi)
         out[key] = None if v is None else round(v, 4)
-    motions = [
-        r["motion_max"]
-        for r in visual
-        if r.get("motion_max") is not None and float(r["start"]) < hi and float(r["end"]) > lo
+    peaks = [
+        r["motion_max"] for r in visual if r.get("motion_max") is not None and _overlap(r, lo, hi)
     ]
-    out["motion_max"] = round(float(np.max(motions)), 4) if motions else None
+    out["motion_max"] = round(float(np.max(peaks)), 4) if peaks else None
     audio = rows.get("audio_features", [])
     for key in _AUDIO:
         v = _weighted(audio, key, lo, hi)
         out[key] = None if v is None else round(v, 3)
-    out["audio_classes"] = _class_shares(rows.get("audio_class", []), lo, hi)
+    if "speech" in rows:
+        speech = sum(_overlap(r, lo, hi) for r in rows["speech"])
+        out["speech_share"] = round(min(1.0, speech / (hi - lo)), 3)
+    out["audio_classes"] = _shares(rows.get("audio_class", []), lo, hi)
+    if "audio_events" in rows:
+        out["events"] = _shares(rows["audio_events"], lo, hi, top_events)
     return out
 
 
 class ShotStatsAnalyzer(Analyzer):
-    """Per-shot statistics assembled from the shot list and the per-second tracks."""
+    """Per-shot statistics assembled from the shot list and the other tracks."""
 
     name = "shot_stats"
-    version = "1"
-    description = "per-shot picture, sound and pace statistics"
+    version = "2"
+    description = "per-shot picture, loudness, speech share, audio classes and sound events"
     needs_video = True
+    Params = ShotStatsParams
 
     def requirements(self) -> Requirements:
-        return Requirements(tracks=("shots",), optional_tracks=_PER_SECOND)
+        return Requirements(tracks=("shots",), optional_tracks=_ROWS + _SPANS)
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        waits = frozenset(t for t in _PER_SECOND if t in inputs)
-        return _State(media, waits, rows={t: [] for t in waits}, progress=dict.fromkeys(waits, 0.0))
+        connected = [t for t in _ROWS + _SPANS if t in inputs]
+        return _State(
+            media, rows={t: [] for t in connected}, progress=dict.fromkeys(connected, media.start)
+        )
 
     def _ready(self, state: _State, final: bool) -> list[Record]:
-        horizon = min(state.progress.values(), default=float("inf"))
+        p: ShotStatsParams = self.params  # type: ignore[assignment]
+        rows_at = min((v for t, v in state.progress.items() if t in _ROWS), default=float("inf"))
         out = []
-        while state.shots and (final or float(state.shots[0]["end"]) <= horizon):
+        while state.shots:
+            end = float(state.shots[0]["end"])
+            spans_done = all(
+                v >= end or rows_at >= end + p.span_lag
+                for t, v in state.progress.items()
+                if t in _SPANS
+            )
+            if not (final or (rows_at >= end and spans_done)):
+                break
             shot = state.shots.pop(0)
-            state.closed_until = float(shot["end"])
-            out.append(shot_record(shot, state.rows))
+            state.closed_until = end
+            out.append(shot_record(shot, state.rows, p.top_events))
         oldest = float(state.shots[0]["start"]) if state.shots else state.closed_until
         for track, rows in state.rows.items():
             state.rows[track] = [r for r in rows if float(r["end"]) > oldest]
@@ -115,7 +143,6 @@ class ShotStatsAnalyzer(Analyzer):
                 state.shots.append(item.record)
             elif item.track in state.rows:
                 state.rows[item.track].append(item.record)
-                # audio_class spans may end long after the shot; coverage is what matters.
                 state.progress[item.track] = max(state.progress[item.track], item.time)
         return self._ready(state, final=False)
 
