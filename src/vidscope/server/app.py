@@ -1,0 +1,162 @@
+"""The FastAPI application: opens the data directory, wires the endpoints, runs the workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vidscope._version import __version__
+from vidscope.config import load_settings
+from vidscope.server.auth import KEYS_ENV, Authenticator, KeyFile
+from vidscope.server.config import ServerConfig
+from vidscope.server.deps import Owner, Services, ServicesDep, require_key
+from vidscope.server.health import Health, health, metrics_text
+from vidscope.server.jobs import EngineFactory, WorkerPool, make_engine
+from vidscope.server.jobs_api import jobs_router, openapi_components
+from vidscope.server.progress import ProgressBoard
+from vidscope.server.shots import ShotBackend, shot_router
+from vidscope.server.store import JobStore, lock_data_dir
+
+log = logging.getLogger("vidscope.server")
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, counting what arrives (a missing or
+    false Content-Length changes nothing).  Uploads to ``/v1/jobs`` have their own limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if scope["path"] == "/v1/jobs" and headers.get(b"content-type", b"").startswith(
+            b"multipart/form-data"
+        ):
+            await self.app(scope, receive, send)
+            return
+        too_large = HTTPException(413, f"request body larger than {self.max_bytes} bytes")
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response = JSONResponse({"detail": too_large.detail}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise too_large  # raised inside the endpoint: FastAPI answers it as JSON
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(
+    config: ServerConfig,
+    *,
+    engine_factory: EngineFactory = make_engine,
+    shot_backend: ShotBackend | None = None,
+) -> FastAPI:
+    """Take the data directory (one server per directory), recover its jobs, build the app.
+
+    Workers start and stop with the app (its lifespan); jobs interrupted by a stop are queued
+    again and resume from their finished tracks on the next start.
+    """
+    settings = load_settings(config.config_file, config.overrides).settings
+    lock = lock_data_dir(config.data_dir)
+    config.jobs_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(config.db_path)
+    requeued, gone = store.recover()
+    for job_id in gone:
+        shutil.rmtree(config.jobs_dir / job_id, ignore_errors=True)
+    if requeued:
+        log.info("re-queued %d interrupted job(s)", requeued)
+    board = ProgressBoard()
+    services = Services(
+        config=config,
+        settings=settings,
+        store=store,
+        board=board,
+        pool=WorkerPool(config, store, board, engine_factory=engine_factory),
+        auth=Authenticator(KeyFile(config.keys_path), os.environ.get(KEYS_ENV)),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.pool.start()
+        try:
+            yield
+        finally:
+            services.closing.set()
+            await run_in_threadpool(services.pool.stop)
+            store.close()
+            lock.close()
+
+    app = FastAPI(
+        title="vidscope",
+        version=__version__,
+        summary="Video analysis jobs, their progress and results; shot analysis for trailers.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.shot_backend = shot_backend
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_mb * 2**20)
+    app.include_router(jobs_router())
+    app.include_router(shot_router(require_key))
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def get_health(services: ServicesDep) -> Health:
+        """Liveness and hardware (no authentication)."""
+        backend = app.state.shot_backend
+        return health(
+            services.settings.device,
+            None if backend is None else backend.model,
+            services.config.workers,
+        )
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        tags=["service"],
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    def metrics(services: ServicesDep, owner: Owner) -> PlainTextResponse:
+        """Prometheus metrics: jobs by state, queue depth, busy time per stage."""
+        text = metrics_text(
+            services.store.counts(), services.store.busy_seconds(), services.pool.busy
+        )
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                openapi_components()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build

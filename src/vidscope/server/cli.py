@@ -1,0 +1,150 @@
+"""``vidscope serve`` and ``vidscope keys add|list|revoke``."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vidscope.errors import UsageError
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="VIDSCOPE_DATA_DIR",
+        help="jobs, results and keys (default ~/.local/share/vidscope)",
+        show_default=False,
+    ),
+]
+
+
+def _data_dir(value: Path | None) -> Path:
+    from vidscope.server.config import default_data_dir
+
+    return value if value is not None else default_data_dir()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` exposes the server to this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (0: any free port)")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="analysis worker threads")] = 1,
+    data_dir: DataDirOpt = None,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="largest upload or download")] = 2048,
+    max_queued: Annotated[int, typer.Option(min=1, help="queued jobs allowed per API key")] = 32,
+    allow_private_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="HOST or HOST:PORT that URL jobs may reach although private ('*': any host)"
+        ),
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="engine settings file")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="engine setting KEY=VALUE for every job")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the HTTP service: analysis jobs, their progress and results, shot analysis.
+
+    Without API keys (`vidscope keys add NAME` or $VIDSCOPE_API_KEYS) it only listens on a
+    loopback address, and then without authentication.
+    """
+    try:
+        import uvicorn
+
+        from vidscope.server.app import create_app
+    except ImportError as exc:
+        raise UsageError(
+            f"the server needs its extra ({exc.name} is missing): pip install 'vidscope[server]'"
+        ) from None
+    from vidscope.cli import _overrides
+    from vidscope.server.auth import KEYS_ENV, Authenticator, KeyFile
+    from vidscope.server.config import ServerConfig
+
+    allowed = tuple(h.lower() for h in allow_private_url or [])
+    cfg = ServerConfig(
+        data_dir=_data_dir(data_dir),
+        workers=workers,
+        max_upload_mb=max_upload_mb,
+        max_queued_per_key=max_queued,
+        allow_private_urls=True if "*" in allowed else allowed,
+        config_file=config,
+        overrides=_overrides(set_),
+    )
+    keyed = Authenticator(KeyFile(cfg.keys_path), os.environ.get(KEYS_ENV)).enabled
+    if not keyed and not is_loopback(host):
+        raise UsageError(
+            f"refusing to listen on {host} without API keys: create one with "
+            f"`vidscope keys add NAME --data-dir {cfg.data_dir}` or set {KEYS_ENV}"
+        )
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    if not keyed:
+        logging.getLogger("vidscope.server").warning(
+            "no API keys: authentication is off (listening on loopback %s only)", host
+        )
+    app = create_app(cfg)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=5)
+
+
+keys_app = typer.Typer(help="API keys for `vidscope serve`.", no_args_is_help=True)
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Argument(help="who the key is for")], data_dir: DataDirOpt = None
+) -> None:
+    """Create a key; it is printed once, as the last line, and only its hash is stored."""
+    from vidscope.server.auth import KeyFile
+    from vidscope.server.config import ServerConfig
+
+    key = KeyFile(ServerConfig(data_dir=_data_dir(data_dir)).keys_path).add(name)
+    typer.echo(f"created API key {name!r}; it is shown only now:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOpt = None) -> None:
+    """Names and creation times of the stored keys (never the keys)."""
+    from vidscope.server.auth import KEYS_ENV, KeyFile
+    from vidscope.server.config import ServerConfig
+
+    keys = KeyFile(ServerConfig(data_dir=_data_dir(data_dir)).keys_path).read()
+    for key in keys:
+        typer.echo(f"{key.name}\t{key.created}\tsha256:{key.hash[:12]}")
+    env = [k for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    if env:
+        typer.echo(f"(and {len(env)} key(s) from ${KEYS_ENV})", err=True)
+    if not keys and not env:
+        typer.echo("no keys", err=True)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="the key's name")], data_dir: DataDirOpt = None
+) -> None:
+    """Delete a key; a running server stops accepting it at once."""
+    from vidscope.server.auth import KeyFile
+    from vidscope.server.config import ServerConfig
+
+    KeyFile(ServerConfig(data_dir=_data_dir(data_dir)).keys_path).revoke(name)
+    typer.echo(f"revoked {name!r}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``keys`` to the ``vidscope`` command line."""
+    app.command()(serve)
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,53 @@
+"""What one server process is told: where its data lives, its limits, its URL policy."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_DIR_ENV = "VIDSCOPE_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$VIDSCOPE_DATA_DIR``, else ``$XDG_DATA_HOME/vidscope`` (``~/.local/share/vidscope``)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vidscope"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Server settings; engine settings (analyzers, device, ...) come from ``vidscope.config``.
+
+    ``allow_private_urls`` is ``False`` (URL jobs may only reach public addresses), ``True``
+    (anything, for a trusted network), or a list of ``host`` / ``host:port`` entries that may be
+    private, e.g. an in-house media server; a redirect is checked against the same list.
+    """
+
+    data_dir: Path
+    workers: int = 1
+    max_upload_mb: int = 2048
+    max_body_mb: int = 64
+    """Largest JSON body (the shot-analysis endpoints carry base64 images)."""
+    max_queued_per_key: int = 32
+    allow_private_urls: bool | tuple[str, ...] = False
+    url_timeout_s: float = 30.0
+    config_file: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Dotted engine settings from the command line (``--set``), applied to every job."""
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.data_dir / "keys.json"

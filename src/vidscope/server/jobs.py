@@ -1,0 +1,243 @@
+"""Analysis workers: threads that take jobs from the store and run them on long-lived engines.
+
+Each worker keeps its engines (one per distinct job settings, least recently used dropped
+first), so models stay loaded from one job to the next.  A job that raises fails with its
+error; the worker drops that engine, in case the error left it broken, and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from vidscope.config import Settings
+from vidscope.engine.engine import Engine
+from vidscope.engine.progress import ProgressSink
+from vidscope.errors import VidscopeError
+from vidscope.server.config import ServerConfig
+from vidscope.server.progress import ProgressBoard
+from vidscope.server.store import Job, JobStore, Status
+from vidscope.server.urls import UrlPolicy, fetch_media
+
+log = logging.getLogger("vidscope.server")
+
+
+class AnalysisEngine(Protocol):
+    """What a worker needs of :class:`vidscope.engine.engine.Engine`."""
+
+    def analyze(
+        self,
+        source: str | Path,
+        output: str | Path,
+        *,
+        force: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+EngineFactory = Callable[[Settings, ProgressSink], AnalysisEngine]
+
+
+def make_engine(settings: Settings, sink: ProgressSink) -> AnalysisEngine:
+    return Engine(settings, sink=sink)
+
+
+class WorkerPool:
+    """``config.workers`` threads running jobs; cancellation and shutdown through stop events."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: JobStore,
+        board: ProgressBoard,
+        *,
+        engine_factory: EngineFactory = make_engine,
+        engines_per_worker: int = 2,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.board = board
+        self.policy = UrlPolicy(config.allow_private_urls)
+        self.engine_factory = engine_factory
+        self.engines_per_worker = engines_per_worker
+        self.stopping = False
+        self._wake = threading.Condition()
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Event] = {}
+        self._cancelled: set[str] = set()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"vidscope-worker-{i}", daemon=True)
+            for i in range(config.workers)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop running jobs (they go back to the queue, to resume on the next start)."""
+        self.stopping = True
+        with self._lock:
+            for event in self._running.values():
+                event.set()
+        self.notify()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def notify(self) -> None:
+        """A job was queued: wake an idle worker."""
+        with self._wake:
+            self._wake.notify()
+
+    def cancel(self, job_id: str) -> None:
+        """Stop ``job_id`` if a worker runs it or is about to (the store has it as running)."""
+        with self._lock:
+            self._cancelled.add(job_id)
+            if job_id in self._running:
+                self._running[job_id].set()
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def _work(self) -> None:
+        _Worker(self).run()
+
+    def _idle(self) -> None:
+        with self._wake:
+            self._wake.wait(timeout=2.0)  # a safety net: submissions notify
+
+    def _register(self, job_id: str) -> threading.Event:
+        stop = threading.Event()
+        with self._lock:
+            self._running[job_id] = stop
+            if job_id in self._cancelled or self.stopping:
+                stop.set()
+        return stop
+
+    def _unregister(self, job_id: str) -> bool:
+        """Forget a finished run; return whether its owner cancelled it."""
+        with self._lock:
+            self._running.pop(job_id, None)
+            cancelled = job_id in self._cancelled
+            self._cancelled.discard(job_id)
+        return cancelled
+
+
+class _Worker:
+    """One worker thread's loop, its engines, and the job it runs now."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self.config = pool.config
+        self.store = pool.store
+        self.board = pool.board
+        self.engines: OrderedDict[str, AnalysisEngine] = OrderedDict()
+        self.job_id: str | None = None
+
+    def sink(self, event: str, **data: Any) -> None:
+        # Engines call this from their analyzer threads, always during one job of ours.
+        if self.job_id is not None:
+            self.board.event(self.job_id, event, data)
+
+    def run(self) -> None:
+        try:
+            while not self.pool.stopping:
+                try:
+                    job = self.store.claim()
+                    if job is None:
+                        self.pool._idle()
+                        continue
+                    self.job_id = job.id
+                    self.run_job(job)
+                except Exception:
+                    # The store itself failed (disk full?): keep the thread, try again later;
+                    # a job caught in between is re-queued by the next start.
+                    log.exception("worker: job bookkeeping failed")
+                    self.pool._idle()
+                finally:
+                    self.job_id = None
+        finally:
+            for engine in self.engines.values():
+                engine.close()
+
+    def engine(self, key: str, settings: dict[str, Any]) -> AnalysisEngine:
+        if key in self.engines:
+            self.engines.move_to_end(key)
+        else:
+            self.engines[key] = self.pool.engine_factory(
+                Settings.model_validate(settings), self.sink
+            )
+            while len(self.engines) > self.pool.engines_per_worker:
+                self.engines.popitem(last=False)[1].close()
+        return self.engines[key]
+
+    def input(self, job: Job, stop: threading.Event) -> Path:
+        path = self.config.data_dir / job.input
+        if job.source_kind == "upload" or path.is_file():
+            return path
+        # A URL job not fetched yet (or interrupted while fetching: start over).
+        self.board.set_phase(job.id, "downloading")
+
+        def progress(received: int, total: int | None) -> None:
+            if stop.is_set():
+                raise VidscopeError("cancelled during download")
+            self.board.download(job.id, received, total)
+
+        file = fetch_media(
+            job.source,
+            self.config.jobs_dir / job.id / "input",
+            policy=self.pool.policy,
+            max_bytes=self.config.max_upload_mb * 2**20,
+            timeout=self.config.url_timeout_s,
+            on_progress=progress,
+        )
+        self.store.set_input(job.id, str(file.relative_to(self.config.data_dir)))
+        return file
+
+    def run_job(self, job: Job) -> None:
+        stop = self.pool._register(job.id)
+        self.board.start(job.id, "starting")
+        status: Status = "failed"
+        error: str | None = None
+        key = orjson.dumps(job.settings, option=orjson.OPT_SORT_KEYS).decode()
+        try:
+            source = self.input(job, stop)
+            self.board.set_phase(job.id, "analyzing")
+            self.engine(key, job.settings).analyze(
+                source, self.config.data_dir / job.result_dir, stop=stop
+            )
+            status = "succeeded"
+        except VidscopeError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("job %s: worker error", job.id)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            broken = self.engines.pop(key, None)
+            if broken is not None:
+                broken.close()
+        user_cancelled = self.pool._unregister(job.id)
+        state = self.board.clear(job.id) or {}
+        if stop.is_set() and not user_cancelled:
+            # Server shutdown: the next start resumes it from its finished tracks.
+            self.store.requeue(job.id)
+            return
+        if stop.is_set():
+            status, error = "cancelled", None
+        report = state.pop("report", None) or {}
+        busy = {name: s["busy_s"] for name, s in report.get("stages", {}).items()}
+        self.store.finish(job.id, status, error=error, progress=state, busy=busy)
+        if self.store.is_deleted(job.id):
+            shutil.rmtree(self.config.jobs_dir / job.id, ignore_errors=True)
+            self.store.remove(job.id)
+        log.info("job %s: %s%s", job.id, status, f" ({error})" if error else "")

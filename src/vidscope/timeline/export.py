@@ -1,0 +1,177 @@
+"""Exports of text tracks (``transcript``, or any track whose records carry ``text``):
+SubRip (``srt``), WebVTT (``vtt``), plain text (``txt``) and JSON (``json``).
+
+Records are streamed from the bundle, so a transcript of any length is written with bounded
+memory.  Subtitle cues follow common broadcast limits: a segment longer than 84 characters
+(two lines of 42) or 7 seconds is split at word boundaries into cues of about equal length,
+timed by its words, and cue text is wrapped at 42 characters.  Times stay on the media's own
+clock, as in the bundle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import textwrap
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import orjson
+
+from vidscope.errors import UsageError
+from vidscope.timeline.result import Result
+
+Record = dict[str, Any]
+FORMATS = ("srt", "vtt", "txt", "json")
+LINE_CHARS = 42
+CUE_CHARS = 2 * LINE_CHARS
+CUE_SECONDS = 7.0
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: text shown from ``start`` to ``end`` seconds."""
+
+    start: float
+    end: float
+    text: str
+
+
+def _clean(text: str) -> str:
+    # A blank line ends an SRT/VTT cue early, so a cue's own text has no line breaks.
+    return " ".join(text.split())
+
+
+def _cue(words: list[Record]) -> Cue:
+    return Cue(words[0]["start"], words[-1]["end"], _clean("".join(w["word"] for w in words)))
+
+
+def _split(words: list[Record], max_chars: int, max_seconds: float) -> Iterator[Cue]:
+    """Split into cues of about equal length within the limits, so that a long segment does
+    not end in a two-word cue."""
+    chars = len(_clean("".join(w["word"] for w in words)))
+    duration = words[-1]["end"] - words[0]["start"]
+    parts = max(math.ceil(chars / max_chars), math.ceil(duration / max_seconds), 1)
+    target = chars / parts
+    group: list[Record] = []
+    for word in words:
+        if group:
+            size = len(_clean("".join(w["word"] for w in group)))
+            longer = len(_clean("".join(w["word"] for w in (*group, word))))
+            too_long = longer > max_chars or word["end"] - group[0]["start"] > max_seconds
+            if too_long or size >= target:
+                yield _cue(group)
+                group = []
+        group.append(word)
+    if group:
+        yield _cue(group)
+
+
+def cues(
+    records: Iterable[Record], max_chars: int = CUE_CHARS, max_seconds: float = CUE_SECONDS
+) -> Iterator[Cue]:
+    """Subtitle cues from text records, splitting long ones at word boundaries."""
+    for record in records:
+        text = _clean(str(record.get("text") or ""))
+        if not text:
+            continue
+        start, end = float(record["start"]), float(record["end"])
+        words = record.get("words") or []
+        if words and (len(text) > max_chars or end - start > max_seconds):
+            yield from _split(words, max_chars, max_seconds)
+        else:
+            yield Cue(start, end, text)
+
+
+def timestamp(seconds: float, decimal: str) -> str:
+    """``HH:MM:SS<decimal>mmm`` (SRT uses a comma, WebVTT a dot)."""
+    ms = round(max(0.0, seconds) * 1000)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{ms:03d}"
+
+
+def _wrap(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, LINE_CHARS)) or text
+
+
+def write_srt(records: Iterable[Record], out: TextIO) -> int:
+    n = 0
+    for n, cue in enumerate(cues(records), 1):
+        out.write(
+            f"{n}\n{timestamp(cue.start, ',')} --> {timestamp(cue.end, ',')}\n{_wrap(cue.text)}\n\n"
+        )
+    return n
+
+
+def write_vtt(records: Iterable[Record], out: TextIO) -> int:
+    out.write("WEBVTT\n\n")
+    n = 0
+    for cue in cues(records):
+        n += 1
+        # "&" and "<" start entities and tags in WebVTT cue text.
+        text = cue.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        out.write(f"{timestamp(cue.start, '.')} --> {timestamp(cue.end, '.')}\n{_wrap(text)}\n\n")
+    return n
+
+
+def write_txt(records: Iterable[Record], out: TextIO) -> int:
+    """One line per record."""
+    n = 0
+    for record in records:
+        text = _clean(str(record.get("text") or ""))
+        if text:
+            out.write(text + "\n")
+            n += 1
+    return n
+
+
+def write_json(records: Iterable[Record], out: TextIO, track: str) -> int:
+    """``{"track": ..., "records": [...]}``, one record per line."""
+    out.write(f'{{"track": {orjson.dumps(track).decode()}, "records": [')
+    n = 0
+    for n, record in enumerate(records, 1):
+        out.write(("\n" if n == 1 else ",\n") + orjson.dumps(record).decode())
+    out.write("\n]}\n")
+    return n
+
+
+def _records(result: Result, track: str) -> Iterator[Record]:
+    """The records of a finished track, or a :class:`UsageError` saying why there are none."""
+    entry = result.manifest.get("tracks", {}).get(track)
+    if entry is None:
+        known = ", ".join(result.tracks) or "none"
+        raise UsageError(f"{result.path}: no track {track!r} (finished tracks: {known})")
+    if entry.get("status") != "complete":
+        why = f": {entry['error']}" if entry.get("error") else ""
+        raise UsageError(
+            f"{result.path}: track {track!r} did not finish ({entry.get('status')}{why})"
+        )
+    return result.iter_track(track)
+
+
+_SUBTITLE_WRITERS: dict[str, Callable[[Iterable[Record], TextIO], int]] = {
+    "srt": write_srt,
+    "vtt": write_vtt,
+    "txt": write_txt,
+}
+
+
+def export(result: Result, track: str, fmt: str, out: TextIO) -> int:
+    """Write ``track`` of ``result`` to ``out`` as ``fmt``; returns the cues/records written.
+
+    Everything that can be wrong with the request is checked before the first byte is written.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r} (formats: {', '.join(FORMATS)})")
+    records = _records(result, track)
+    if fmt == "json":
+        return write_json(records, out, track)
+    first = next(records, None)
+    if first is None:
+        return _SUBTITLE_WRITERS[fmt]([], out)
+    if "text" not in first:
+        raise UsageError(f"track {track!r} has no text for {fmt}; export it as json")
+    return _SUBTITLE_WRITERS[fmt](itertools.chain([first], records), out)
