@@ -98,6 +98,26 @@ def test_long_segments_split_at_words():
     assert all(a.end <= b.start for a, b in itertools.pairwise(parts))
 
 
+def test_cues_break_at_punctuation_and_pauses():
+    # Whisper's one segment for the JFK clip; each word lasts until the next one starts.
+    times = [0.22, 0.52, 0.82, 1.18, 1.58, 3.196, 3.74, 4.24, 5.52, 5.76, 6.24, 6.62, 6.84]
+    times += [7.08, 8.124, 8.48, 8.76, 9.04, 9.32, 9.56, 9.78, 9.96, 10.36]
+    text = (
+        "And so my fellow Americans, ask not what your country can do for you, "
+        "ask what you can do for your country."
+    )
+    words = [
+        {"word": " " + w, "start": a, "end": b}
+        for w, a, b in zip(text.split(), times, times[1:], strict=False)
+    ]
+    segment = {"start": 0.22, "end": 10.36, "text": text, "words": words}
+    assert [c.text for c in cues([segment])] == [
+        "And so my fellow Americans,",
+        "ask not what your country can do for you,",
+        "ask what you can do for your country.",
+    ]
+
+
 def test_srt_lines_wrap(bundle):
     text = render(bundle, "srt")
     assert all(len(line) <= 42 for line in text.splitlines())

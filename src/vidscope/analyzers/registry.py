@@ -21,6 +21,9 @@ BUILTIN: dict[str, str] = {
     "audio_class": "vidscope.analyzers.audio_class:AudioClassAnalyzer",
     "pacing": "vidscope.analyzers.pacing:PacingAnalyzer",
     "shot_stats": "vidscope.analyzers.shot_stats:ShotStatsAnalyzer",
+    "speech": "vidscope.analyzers.speech.vad:SpeechAnalyzer",
+    "transcript": "vidscope.analyzers.speech.transcript:TranscriptAnalyzer",
+    "audio_events": "vidscope.analyzers.speech.events:AudioEventsAnalyzer",
 }
 
 

@@ -47,25 +47,38 @@ def _cue(words: list[Record]) -> Cue:
     return Cue(words[0]["start"], words[-1]["end"], _clean("".join(w["word"] for w in words)))
 
 
+def _break_cost(words: list[Record], j: int) -> float:
+    """Cost of ending a cue after ``words[j - 1]``: low after punctuation or a pause."""
+    if j == len(words):
+        return 0.0
+    punctuated = words[j - 1]["word"].rstrip()[-1:] in ",.;:!?"
+    pause = min(1.0, max(0.0, words[j]["start"] - words[j - 1]["end"]))
+    return (0.0 if punctuated else 0.5) - 0.5 * pause
+
+
 def _split(words: list[Record], max_chars: int, max_seconds: float) -> Iterator[Cue]:
-    """Split into cues of about equal length within the limits, so that a long segment does
-    not end in a two-word cue."""
+    """Split at word boundaries into cues within the limits and of about equal length,
+    preferably at punctuation or pauses: the least-cost split over all break positions."""
+    n = len(words)
     chars = len(_clean("".join(w["word"] for w in words)))
     duration = words[-1]["end"] - words[0]["start"]
-    parts = max(math.ceil(chars / max_chars), math.ceil(duration / max_seconds), 1)
-    target = chars / parts
-    group: list[Record] = []
-    for word in words:
-        if group:
-            size = len(_clean("".join(w["word"] for w in group)))
-            longer = len(_clean("".join(w["word"] for w in (*group, word))))
-            too_long = longer > max_chars or word["end"] - group[0]["start"] > max_seconds
-            if too_long or size >= target:
-                yield _cue(group)
-                group = []
-        group.append(word)
-    if group:
-        yield _cue(group)
+    target = chars / max(math.ceil(chars / max_chars), math.ceil(duration / max_seconds), 1)
+    # best[j] = (cost of the best split of words[:j], where its last cue starts)
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(math.inf, 0)] * n
+    for j in range(1, n + 1):
+        for i in range(j - 1, -1, -1):
+            size = len(_clean("".join(w["word"] for w in words[i:j])))
+            too_long = size > max_chars or words[j - 1]["end"] - words[i]["start"] > max_seconds
+            if too_long and j - i > 1:
+                break  # cues starting earlier are longer still
+            cost = best[i][0] + ((size - target) / target) ** 2 + _break_cost(words, j)
+            if cost < best[j][0]:
+                best[j] = (cost, i)
+    starts = [best[n][1]]
+    while starts[-1]:
+        starts.append(best[starts[-1]][1])
+    for i, j in itertools.pairwise([*starts[::-1], n]):
+        yield _cue(words[i:j])
 
 
 def cues(
