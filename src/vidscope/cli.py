@@ -97,8 +97,7 @@ def _print_report(report: dict[str, Any]) -> None:
     err.print(
         f"wall {report['wall_s']:.2f} s for {report['media_duration_s']:.1f} s of media "
         f"(RTF {report['rtf']:.3f}; model setup {report['setup_s']:.2f} s), "
-        f"peak memory {report['peak_rss_mb']:.0f} MB"
-        + (f"; coverage: {cov}" if cov else "")
+        f"peak memory {report['peak_rss_mb']:.0f} MB" + (f"; coverage: {cov}" if cov else "")
     )
 
 
