@@ -22,10 +22,9 @@ MAX_IMAGES = 10
 MAX_BATCH = 64
 
 NO_BACKEND = (
-    "shot analysis needs a vision-language model backend and none is configured: "
-    "start the server with one (settings vlm.endpoint and vlm.model, i.e. "
-    "`vidscope serve --set vlm.endpoint=URL --set vlm.model=NAME`, once a VLM backend is "
-    "installed)"
+    "shot analysis needs a vision-language model backend and none is configured on this "
+    "server; this vidscope version has no built-in backend yet, so an embedding application "
+    "must pass one to vidscope.server.app.create_app(..., shot_backend=...)"
 )
 
 
