@@ -23,9 +23,9 @@ import pytest
 pytest.importorskip("librosa", reason="the audio extra is not installed")
 
 from vidscope.analyzers.audio_class import (
+    LABELS,
     AudioClassAnalyzer,
     AudioClassParams,
-    summarize,
 )
 from vidscope.analyzers.audio_features import (
     N_MFCC,
@@ -52,8 +52,15 @@ class Analysis:
 
     def share(self, label: str) -> float:
         """Fraction of the analysed duration carrying ``label``."""
-        totals = summarize(self.spans)
+        totals = seconds_per_label(self.spans)
         return totals[label] / sum(totals.values())
+
+
+def seconds_per_label(spans: Iterable[Record]) -> dict[str, float]:
+    totals = dict.fromkeys(LABELS, 0.0)
+    for span in spans:
+        totals[span["label"]] += span["end"] - span["start"]
+    return totals
 
 
 def batches(items: Sequence, size: int) -> Iterable[Sequence]:

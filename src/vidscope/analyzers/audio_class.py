@@ -316,11 +316,3 @@ class AudioClassAnalyzer(Analyzer):
             out.append(state.span.record())
             state.span = None
         return out
-
-
-def summarize(spans: Iterable[Record]) -> dict[str, float]:
-    """Seconds per label, e.g. for reports and tests."""
-    totals = dict.fromkeys(LABELS, 0.0)
-    for span in spans:
-        totals[span["label"]] = totals.get(span["label"], 0.0) + span["end"] - span["start"]
-    return totals

@@ -142,7 +142,8 @@ class Analyzer:
     version: ClassVar[str]
     description: ClassVar[str] = ""
     tracks: ClassVar[tuple[str, ...]] = ()
-    """Tracks this analyzer writes; defaults to ``(name,)``."""
+    """Tracks this analyzer writes; defaults to ``(name,)``.  With several, a record names its
+    track in a ``"_track"`` key (removed before writing); untagged records go to the first."""
     per_second: ClassVar[tuple[str, ...]] = ()
     """Tracks meant to cover every second of the media (reported as coverage)."""
     extra: ClassVar[str] = ""
@@ -201,9 +202,3 @@ class Analyzer:
 
     def teardown(self) -> None:
         """Release models."""
-
-
-def emit(track: str, record: Record) -> Record:
-    """Tag a record for ``track`` when an analyzer writes more than one track."""
-    record["_track"] = track
-    return record

@@ -201,9 +201,7 @@ class LocalExecutor:
                 node.writers[track].write(record)
                 node.stats.records += 1
                 for consumer in node.consumers:
-                    if track in consumer.analyzer.requirements().tracks or (
-                        track in consumer.analyzer.requirements().optional_tracks
-                    ):
+                    if track in consumer.inputs:
                         _put(consumer, TrackRecord(track, record), stop)
 
         def work(node: Node) -> None:

@@ -52,8 +52,6 @@ class FrameClock:
 
 @dataclass
 class DecodeStats:
-    video_frames: int = 0
-    audio_seconds: float = 0.0
     damaged_packets: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -213,13 +211,10 @@ class Decoder:
                         for out in resampler.resample(af):
                             push(self._samples(out))
                         yield from ((None, c) for c in chunks())
-            if vstream is not None:
-                self.stats.video_frames = index
             if resampler is not None and audio_t0 is not None:
                 for out in resampler.resample(None):
                     push(self._samples(out))
                 yield from ((None, c) for c in chunks(final=True))
-                self.stats.audio_seconds = emitted / SAMPLE_RATE
             if self.stats.damaged_packets:
                 self.stats.warnings.append(
                     f"skipped {self.stats.damaged_packets} damaged packet(s) while decoding"
