@@ -110,6 +110,21 @@ def analyze(
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N")] = None,
     audio_channel: Annotated[str | None, typer.Option(help="mix, left or right")] = None,
+    asr_model: Annotated[
+        str | None,
+        typer.Option(help="Whisper model for transcripts: tiny.en, base, large-v3 or a folder"),
+    ] = None,
+    vlm_model: Annotated[
+        str | None,
+        typer.Option(
+            help="vision-language model for captions: a local Hugging Face folder, a hub id, "
+            "or the model name on --vlm-endpoint"
+        ),
+    ] = None,
+    vlm_endpoint: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server for captions, e.g. http://localhost:8000/v1"),
+    ] = None,
     force: Annotated[bool, typer.Option(help="recompute tracks a previous run finished")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     json_events: Annotated[
@@ -129,7 +144,17 @@ def analyze(
 
     try:
         names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
-        overrides = _overrides(set_, analyzers=names, device=device, audio_channel=audio_channel)
+        overrides = _overrides(
+            set_,
+            analyzers=names,
+            device=device,
+            audio_channel=audio_channel,
+            **{
+                "analyzer.transcript.asr_model": asr_model,
+                "vlm.model": vlm_model,
+                "vlm.endpoint": vlm_endpoint,
+            },
+        )
         effective = load_settings(config, overrides)
         kind = "json" if json_events else effective.settings.progress
         sink = make_sink(kind, quiet=quiet)
@@ -171,13 +196,21 @@ def analyze(
 @app.command("analyzers")
 def list_analyzers(
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
-    """Every analyzer, whether it can run here, and if not, why and how to fix it."""
+    """Every analyzer, whether it can run here with the current settings, and if not, why and
+    how to fix it."""
     from vidscope.analyzers import registry
+    from vidscope.config import load_settings
 
+    try:
+        settings = load_settings(config, _overrides(set_)).settings
+    except VidscopeError as exc:
+        raise _fail(exc) from None
     rows = []
     for name in registry.names():
-        avail = registry.availability(name)
+        avail = registry.availability(name, settings.params_for(name))
         cls = registry.get(name) if avail.ok or registry.params_model(name) else None
         rows.append(
             {

@@ -52,6 +52,19 @@ class Settings(BaseModel):
     analyzer: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-analyzer parameters"
     )
+    vlm: dict[str, Any] = Field(
+        default_factory=dict,
+        description="vision-language backend shared by captions, shot_captions and summary "
+        "(model, endpoint, ...); analyzer.<name>.* overrides it for one analyzer",
+    )
+
+    def params_for(self, name: str) -> dict[str, Any]:
+        """The raw parameters of analyzer ``name``: its shared section, then its own keys."""
+        from vidscope.analyzers import registry
+
+        section = registry.settings_section(name)
+        shared = getattr(self, section) if section else {}
+        return {**shared, **self.analyzer.get(name, {})}
 
 
 @dataclass(frozen=True)
@@ -161,18 +174,23 @@ def load_settings(
         where = ".".join(str(p) for p in err["loc"])
         raise UsageError(f"invalid setting {where}: {err['msg']}") from None
     known = set(registry.names())
-    for name, params in settings.analyzer.items():
+    for name in settings.analyzer:
         if name not in known:
             raise UsageError(
                 f"settings for unknown analyzer {name!r} (known: {', '.join(sorted(known))})"
             )
-        model = registry.params_model(name)
+    for name in known:
+        params = settings.params_for(name)
+        model = registry.params_model(name) if params else None
         if model is None:
             continue
         try:
-            settings.analyzer[name] = model.model_validate(params).model_dump()
+            model.model_validate(params)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise UsageError(f"invalid setting analyzer.{name}.{where}: {err['msg']}") from None
+            section = "analyzer." + name
+            if where and where not in settings.analyzer.get(name, {}):
+                section = registry.settings_section(name) or section
+            raise UsageError(f"invalid setting {section}.{where}: {err['msg']}") from None
     return Effective(settings=settings, sources=sources, values=values)

@@ -150,6 +150,9 @@ class Analyzer:
     """The pip extra that installs what this analyzer needs."""
     dependencies: ClassVar[tuple[str, ...]] = ()
     """Importable modules this analyzer needs; checked without importing them."""
+    settings_section: ClassVar[str | None] = None
+    """A settings section whose keys are defaults for this analyzer's parameters, shared with
+    the other analyzers that name it (e.g. ``vlm``: one backend for all caption analyzers)."""
     needs_video: ClassVar[bool] = False
     needs_audio: ClassVar[bool] = False
     resources: ClassVar[Resources] = Resources()
@@ -176,6 +179,12 @@ class Analyzer:
             return Availability(False, f"missing Python package(s): {', '.join(missing)}", fix)
         return Availability(True)
 
+    def configured(self) -> Availability:
+        """Whether these parameters let the analyzer run (e.g. a model or endpoint is set).
+
+        Checked after :meth:`availability`; must not load anything heavy either."""
+        return Availability(True)
+
     def requirements(self) -> Requirements:
         """What this analyzer consumes; may depend on its parameters (e.g. a frame rate)."""
         return Requirements()
@@ -199,6 +208,10 @@ class Analyzer:
     def finish(self, state: Any) -> Iterable[Record]:
         """Flush the per-input state at the end of the media."""
         return ()
+
+    def report(self, state: Any) -> dict[str, Any]:
+        """Counters for the run report (e.g. model calls saved), read after :meth:`finish`."""
+        return {}
 
     def teardown(self) -> None:
         """Release models."""

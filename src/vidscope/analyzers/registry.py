@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from vidscope.analyzers.base import Analyzer, Availability, Params
 from vidscope.errors import UsageError
@@ -24,6 +25,14 @@ BUILTIN: dict[str, str] = {
     "speech": "vidscope.analyzers.speech.vad:SpeechAnalyzer",
     "transcript": "vidscope.analyzers.speech.transcript:TranscriptAnalyzer",
     "audio_events": "vidscope.analyzers.speech.events:AudioEventsAnalyzer",
+    "ocr": "vidscope.analyzers.vision.ocr:OcrAnalyzer",
+    "objects": "vidscope.analyzers.vision.objects:ObjectsAnalyzer",
+    "faces": "vidscope.analyzers.people.faces:FacesAnalyzer",
+    "pose": "vidscope.analyzers.people.pose:PoseAnalyzer",
+    "segmentation": "vidscope.analyzers.people.segmentation:SegmentationAnalyzer",
+    "captions": "vidscope.analyzers.vlm.captions:CaptionsAnalyzer",
+    "shot_captions": "vidscope.analyzers.vlm.shot_captions:ShotCaptionsAnalyzer",
+    "summary": "vidscope.analyzers.vlm.summary:SummaryAnalyzer",
 }
 
 
@@ -60,20 +69,35 @@ def params_model(name: str) -> type[Params] | None:
         return None
 
 
+def settings_section(name: str) -> str | None:
+    """The shared settings section ``name`` reads its parameter defaults from, if any."""
+    try:
+        return get(name).settings_section
+    except UsageError:
+        raise
+    except Exception:
+        return None
+
+
 def check_name(name: str) -> None:
     if name not in _table():
         raise UsageError(f"unknown analyzer {name!r} (known: {', '.join(names())})")
 
 
-def availability(name: str) -> Availability:
-    """Whether ``name`` can run here; never raises for a broken optional analyzer."""
+def availability(name: str, params: dict[str, Any] | None = None) -> Availability:
+    """Whether ``name`` can run here with ``params`` (its configured parameters); never raises
+    for a broken optional analyzer."""
     try:
         cls = get(name)
     except UsageError:
         raise
     except Exception as exc:  # a third-party module that fails to import must not break the rest
         return Availability(False, f"cannot import: {exc}", "reinstall the package providing it")
-    return cls.availability()
+    avail = cls.availability()
+    if not avail.ok:
+        return avail
+    # Settings were validated when they were loaded, so this cannot fail on user input.
+    return cls(cls.Params.model_validate(params or {})).configured()
 
 
 def producers() -> dict[str, str]:

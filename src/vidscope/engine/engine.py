@@ -235,6 +235,7 @@ class Engine:
         report = build_report(
             wall=wall,
             duration=media.duration,
+            span=(media.start, media.end),
             stages=outcome.stages,
             monitor=monitor,
             coverage=coverage,

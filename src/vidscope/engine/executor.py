@@ -24,13 +24,22 @@ from typing import Any
 import av
 import orjson
 
-from vidscope.analyzers.base import Analyzer, AudioChunk, FrameSpec, Item, Record, TrackRecord
+from vidscope.analyzers.base import (
+    Analyzer,
+    AudioChunk,
+    Frame,
+    FrameSpec,
+    Item,
+    Record,
+    TrackRecord,
+)
 from vidscope.engine.progress import ProgressSink
 from vidscope.engine.report import StageStats
 from vidscope.engine.workers import Worker
 from vidscope.media.decode import AudioChannel, Decoder
 from vidscope.media.probe import MediaInfo
 from vidscope.timeline.bundle import TrackWriter
+from vidscope.timeline.coverage import Coverage
 
 _END = object()
 
@@ -52,6 +61,8 @@ class Node:
     stats: StageStats = field(default_factory=StageStats)
     error: str | None = None
     done: float = 0.0
+    frame_step: float | None = None
+    """Seconds each sampled frame stands for (None: the frame's own duration)."""
 
 
 @dataclass
@@ -125,6 +136,8 @@ class LocalExecutor:
             req = node.analyzer.requirements()
             if req.frames is not None and media.video is not None:
                 by_spec.setdefault(req.frames, []).append(node)
+                node.stats.analyzed = Coverage()
+                node.frame_step = 1 / req.frames.fps if req.frames.fps else None
             if req.audio and media.audio is not None:
                 audio_nodes.append(node)
             if (req.frames is not None and media.video is not None) or (
@@ -244,6 +257,14 @@ class LocalExecutor:
                             records = node.worker.process(batch)
                         node.stats.items += len(batch)
                         node.stats.batches += 1
+                        if node.stats.analyzed is not None:
+                            for it in batch:
+                                if isinstance(it, Frame):
+                                    # A sampled frame is the first shown at or after its tick,
+                                    # so the tick lies within one frame duration before it.
+                                    step = node.frame_step or it.duration
+                                    lo = it.time - it.duration if node.frame_step else it.time
+                                    node.stats.analyzed.add(lo, it.time + step)
                         emit(node, records)
                         report_progress(node, _item_time(batch[-1]))
                     except Exception as exc:
@@ -258,7 +279,7 @@ class LocalExecutor:
             if node.error is None and started:
                 try:
                     with node.stats.timed():
-                        records = node.worker.finish()
+                        records, node.stats.counters = node.worker.finish()
                     emit(node, records)
                     report_progress(node, media.end)
                 except Exception as exc:

@@ -24,14 +24,14 @@ class Plan:
         out: dict[str, Analyzer] = {}
         for name in self.order:
             cls = registry.get(name)
-            params = cls.Params.model_validate(settings.analyzer.get(name, {}))
+            params = cls.Params.model_validate(settings.params_for(name))
             out[name] = cls(params, device=settings.device)
         return out
 
 
 def _deps(name: str, settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
     cls = registry.get(name)
-    params = cls.Params.model_validate(settings.analyzer.get(name, {}))
+    params = cls.Params.model_validate(settings.params_for(name))
     req = cls(params, device=settings.device).requirements()
     return req.tracks, req.optional_tracks
 
@@ -54,7 +54,7 @@ def make_plan(settings: Settings) -> Plan:
             return True
         if name in unavailable:
             return False
-        avail = registry.availability(name)
+        avail = registry.availability(name, settings.params_for(name))
         if not avail.ok:
             unavailable[name] = {"reason": avail.reason, "fix": avail.fix}
             return False

@@ -6,10 +6,12 @@ import contextlib
 import resource
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
+
+from vidscope.timeline.coverage import Coverage
 
 
 @dataclass
@@ -22,6 +24,10 @@ class StageStats:
     items: int = 0
     batches: int = 0
     records: int = 0
+    analyzed: Coverage | None = None
+    """Media time the stage actually looked at (frame analyzers: each sampled frame's tick)."""
+    counters: dict[str, Any] = field(default_factory=dict)
+    """What the analyzer itself reports (see ``Analyzer.report``)."""
 
     def timed(self) -> _Timer:
         return _Timer(self)
@@ -111,6 +117,7 @@ def build_report(
     *,
     wall: float,
     duration: float,
+    span: tuple[float, float],
     stages: dict[str, StageStats],
     monitor: ResourceMonitor,
     coverage: dict[str, float],
@@ -128,6 +135,10 @@ def build_report(
             "rtf": round(s.busy / duration, 4) if duration else None,
             "share_of_wall": round(s.busy / wall, 3) if wall else None,
         }
+        if s.analyzed is not None:
+            analyzers[name]["analyzed_coverage"] = round(s.analyzed.fraction(*span), 4)
+        if s.counters:
+            analyzers[name]["counters"] = s.counters
     return {
         "wall_s": round(wall, 3),
         "media_duration_s": round(duration, 3),

@@ -45,10 +45,12 @@ class ThreadWorker:
     def process(self, items: Sequence[Item]) -> list[Record]:
         return list(self.analyzer.process_batch(self._state, items))
 
-    def finish(self) -> list[Record]:
+    def finish(self) -> tuple[list[Record], dict[str, Any]]:
+        """The last records of this input and the analyzer's run-report counters."""
         records = list(self.analyzer.finish(self._state))
+        counters = self.analyzer.report(self._state)
         self._state = None
-        return records
+        return records, counters
 
     def close(self) -> None:
         if self._ready:
@@ -123,7 +125,7 @@ class ProcessWorker:
     def process(self, items: Sequence[Item]) -> list[Record]:
         return self._call("process", list(items))
 
-    def finish(self) -> list[Record]:
+    def finish(self) -> tuple[list[Record], dict[str, Any]]:
         return self._call("finish")
 
     def close(self) -> None:
