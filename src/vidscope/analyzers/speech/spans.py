@@ -39,6 +39,8 @@ class SpanTracker:
     """Hysteresis per label over a stream of :class:`Cells`."""
 
     labels: list[str]
+    families: list[str]
+    """``speech``, ``music`` or ``other`` for each label (what ``audio_class`` builds on)."""
     threshold: float
     release: float
     max_gap: float
@@ -54,6 +56,7 @@ class SpanTracker:
                 "start": round(span.start, 3),
                 "end": round(span.end, 3),
                 "label": self.labels[k],
+                "family": self.families[k],
                 "score": round(span.total / span.count, 3),
             }
         ]

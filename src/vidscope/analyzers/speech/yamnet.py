@@ -50,6 +50,9 @@ EXTRACTED = {
     "model.onnx": "6033a308ddfc9e0d8a23d4340bb7cb8fa455a339f3b3497b0585cfaf2bac88ef",
     "model.data": "c6faf7f7dba0d179293fdcc3468a9a10f54ab8fbc1547218880bae79ff9f8126",
 }
+# Where the AudioSet ontology puts human speech (Speech .. Speech synthesizer, Whispering)
+# and music (the Singing family, then Music .. Scary music) in YAMNet's class order.
+FAMILY_RANGES = {"speech": ((0, 5), (12, 12)), "music": ((24, 32), (132, 276))}
 IN_SCALE, IN_ZERO = 0.04793788, 144
 OUT_SCALE, OUT_ZERO = 0.7565417, 190
 
@@ -120,6 +123,14 @@ def resolve() -> tuple[ResolvedModel, Path]:
     return model, classes
 
 
+def family(index: int) -> str:
+    """``speech``, ``music`` or ``other`` for YAMNet class ``index``."""
+    for name, ranges in FAMILY_RANGES.items():
+        if any(lo <= index <= hi for lo, hi in ranges):
+            return name
+    return "other"
+
+
 @dataclass
 class YamnetModel:
     """The loaded ONNX session and the label of each output."""
@@ -128,6 +139,7 @@ class YamnetModel:
     labels: list[str]
     keep: np.ndarray
     """Mask of the outputs that may become events."""
+    families: list[str]
 
     @classmethod
     def load(cls, model: ResolvedModel, classes: Path, threads: int) -> YamnetModel:
@@ -145,7 +157,7 @@ class YamnetModel:
         with classes.open(newline="") as f:
             labels = [row["display_name"].lower() for row in csv.DictReader(f)]
         keep = np.array([label not in EXCLUDED for label in labels])
-        return cls(session, labels, keep)
+        return cls(session, labels, keep, [family(i) for i in range(len(labels))])
 
     def scores(self, samples: np.ndarray) -> np.ndarray:
         """Sigmoid scores of the 521 classes for one patch."""
