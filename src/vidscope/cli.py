@@ -341,7 +341,7 @@ def config(
     from vidscope.config import load_settings
 
     try:
-        effective = load_settings(config, _overrides(set_))
+        effective = load_settings(config, _overrides(set_), analyzer_defaults=True)
     except VidscopeError as exc:
         raise _fail(exc) from None
     if json_out:

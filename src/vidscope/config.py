@@ -107,10 +107,12 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _defaults() -> dict[str, Any]:
+def _defaults(analyzers: bool) -> dict[str, Any]:
     from vidscope.analyzers import registry
 
     flat = flatten(Settings().model_dump(mode="json", exclude={"analyzer"}))
+    if not analyzers:
+        return flat
     for name in registry.names():
         params = registry.params_model(name)
         if params is None:
@@ -151,11 +153,16 @@ def load_settings(
     config_file: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    analyzer_defaults: bool = False,
 ) -> Effective:
-    """Merge the layers and validate.  ``overrides`` are dotted keys from the command line."""
+    """Merge the layers and validate.  ``overrides`` are dotted keys from the command line.
+
+    ``analyzer_defaults`` also lists every analyzer parameter's default in ``values``, which
+    imports every analyzer module: worth it for showing the settings, not for a run."""
     from vidscope.analyzers import registry
 
-    values = _defaults()
+    values = _defaults(analyzer_defaults)
     sources = dict.fromkeys(values, "default")
     file_values, file_name = _file_layer(config_file)
     for key, value in file_values.items():

@@ -100,8 +100,9 @@ def availability(name: str, params: dict[str, Any] | None = None) -> Availabilit
     return cls(cls.Params.model_validate(params or {})).configured()
 
 
+@cache
 def producers() -> dict[str, str]:
-    """Track name -> analyzer that writes it."""
+    """Track name -> analyzer that writes it (imports every analyzer module once)."""
     out: dict[str, str] = {}
     for n in names():
         if params_model(n) is not None:  # importable

@@ -38,7 +38,6 @@ def _deps(name: str, settings: Settings) -> tuple[tuple[str, ...], tuple[str, ..
 
 def make_plan(settings: Settings) -> Plan:
     """Resolve the requested analyzers (or every available one) and their dependencies."""
-    producers = registry.producers()
     explicit = settings.analyzers is not None
     requested = list(dict.fromkeys(settings.analyzers or registry.names()))
     for name in requested:
@@ -60,7 +59,7 @@ def make_plan(settings: Settings) -> Plan:
             return False
         required, optional = _deps(name, settings)
         for track in required:
-            producer = producers.get(track)
+            producer = registry.producers().get(track)
             if producer is None or not visit(producer, name, (*stack, name)):
                 unavailable[name] = {
                     "reason": f"needs track {track!r}, which cannot be produced here",
@@ -68,7 +67,7 @@ def make_plan(settings: Settings) -> Plan:
                 }
                 return False
         for track in optional:
-            producer = producers.get(track)
+            producer = registry.producers().get(track)
             if producer is not None and (not explicit or producer in requested):
                 visit(producer, name, (*stack, name))
         if name not in chosen:

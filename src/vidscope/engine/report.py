@@ -78,10 +78,18 @@ class ResourceMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vidscope-monitor", daemon=True)
         self._proc = psutil.Process()
+        self._children: list[psutil.Process] = []
+        self._samples = 0
 
     def _rss(self) -> int:
         total = self._proc.memory_info().rss
-        for child in self._proc.children(recursive=True):
+        # Finding children scans every process on the machine; worker processes live as long
+        # as the engine, so looking for new ones once a second is enough.
+        if self._samples % 10 == 0:
+            with contextlib.suppress(psutil.Error):
+                self._children = self._proc.children(recursive=True)
+        self._samples += 1
+        for child in self._children:
             with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
         return total
