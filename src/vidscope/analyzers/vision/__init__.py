@@ -1,0 +1,1 @@
+"""Vision analyzers: on-screen text (``ocr``) and objects (``objects``)."""

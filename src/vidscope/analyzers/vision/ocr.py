@@ -1,0 +1,515 @@
+"""On-screen text: ``ocr`` spans of text lines read with PP-OCR (RapidOCR on onnxruntime).
+
+**Reading.**  Frames are sampled at ``fps`` (1 per second by default) and scaled to ``width``
+pixels (never upscaled).  RapidOCR's bundled PP-OCRv6 small detector and recogniser read each
+one; the detector sees the frame as it is, its long side capped at ``width`` (portrait
+video), and the recogniser reads the line crops from the same frame.  960 px reads the 720p
+burned-in line of PySceneDetect's ``testvideo.mp4`` at 0.98-1.0 confidence in about 0.2 s per
+frame on one core; 640 px halves the cost and still reads that line, but loses small text
+(names on the computer screen of ``goldeneye-vfr-drop3.mp4``) that 960 px reads.  Lines with
+no letter or digit (stray strokes, lone symbols) are dropped.
+The upside-down classifier is off unless ``upside_down`` is set (video text is upright).
+
+**Still frames.**  A sampled frame whose luma, averaged over 4x4 blocks, differs from the
+previous sampled frame's by less than ``still_level`` grey levels everywhere reuses that
+frame's lines instead of being read again, so title cards, slides and still shots are read
+once.  Between still frames of ``testvideo.mp4`` no block moves by more than 3 levels; one
+digit of a 1-pixel-stroke caption 10 pixels high turning into another moves a block by 17 or
+more (with 16x16 blocks that margin is gone: noise up to 1.1, such a change as little as 1.4).
+
+**Spans.**  A line read in consecutive sampled frames at roughly the same place (box IoU at
+least ``min_iou``) with the same normalised text (NFKC, casefolded, whitespace collapsed;
+``difflib`` similarity at least ``similarity``, so a misread letter does not break it, and the
+same digits) is one record.  It starts at the first frame showing it and ends, half-open, at
+the first sampled frame without it, or at the shot boundary: text that stays on screen across
+a cut gives one record per shot, the later ones starting at the cut.  The reported text is the
+reading with the most confidence summed over the span's frames.
+
+**Shots.**  Shot records arrive on their own schedule (after the frames they cover when both
+are computed live, all at once when the shot track is reused), so read lines wait until the
+shot list covers their time, up to ``MAX_PENDING`` frames; records are emitted as soon as a
+span closes, hence in order of their end, not their start.
+
+Record: ``{start, end, text, box: [x0, y0, x1, y1], score, score_max, frames, shot}``, the box
+as fractions (0-1) of the displayed frame's width and height (the mean box over the span),
+``score`` the mean recognition confidence, ``frames`` the number of sampled frames it was
+read in.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import unicodedata
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from pydantic import Field
+
+from vidscope.analyzers.base import (
+    Analyzer,
+    Frame,
+    FrameSpec,
+    Item,
+    ModelInfo,
+    Params,
+    Record,
+    Requirements,
+    Resources,
+    TrackRecord,
+)
+from vidscope.errors import ModelError
+from vidscope.media.probe import MediaInfo
+from vidscope.models.resolve import package_dir, sha256_file
+
+MODEL_ID = "PP-OCRv6 small (RapidOCR)"
+MODEL_FILES = {
+    "det": "PP-OCRv6_det_small.onnx",
+    "rec": "PP-OCRv6_rec_small.onnx",
+    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+}
+"""The models rapidocr 3.10 bundles and loads by default; any other model type downloads."""
+MAX_PENDING = 3600
+"""Sampled frames held back waiting for their shot; beyond this they are placed without one."""
+BLOCK = 4
+"""Side of the luma blocks compared to detect still frames (pixels)."""
+
+Box = tuple[float, float, float, float]
+
+
+class OcrParams(Params):
+    """Parameters of :class:`OcrAnalyzer`."""
+
+    fps: float = Field(1.0, gt=0, description="frames read per second")
+    width: int = Field(
+        960, ge=64, description="analysis width in pixels; also caps the long side for detection"
+    )
+    min_score: float = Field(0.6, ge=0, le=1, description="lowest recognition confidence kept")
+    similarity: float = Field(
+        0.8, gt=0, le=1, description="text similarity (0-1) for two readings to be one line"
+    )
+    min_iou: float = Field(
+        0.3, ge=0, le=1, description="box overlap (IoU) for two readings to be at one place"
+    )
+    still_level: float = Field(
+        6.0,
+        ge=0,
+        description="largest 4x4-block luma change (0-255) for which a frame reuses the "
+        "previous frame's lines; 0 reads every frame",
+    )
+    upside_down: bool = Field(False, description="also read upside-down lines (slower)")
+    threads: int = Field(1, ge=0, description="onnxruntime threads per model; 0 = one per CPU")
+
+
+class Line(NamedTuple):
+    """One text line read in one frame."""
+
+    text: str
+    key: str
+    """``text`` normalised for comparison."""
+    box: Box
+    """``(x0, y0, x1, y1)`` as fractions of the frame's width and height."""
+    score: float
+
+
+class Shot(NamedTuple):
+    """A record of the ``shots`` track, as far as spans need it."""
+
+    start: float
+    end: float
+    index: int
+
+
+def normalise(text: str) -> str:
+    """Text as compared between frames: NFKC, casefolded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two normalised readings are (0-1); 0 when their digits differ, because a
+    number that changes (a score, a clock, a frame counter) is new text, not a misreading."""
+    if a == b:
+        return 1.0
+    if [c for c in a if c.isdigit()] != [c for c in b if c.isdigit()]:
+        return 0.0
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def to_lines(
+    boxes: Any,
+    texts: Sequence[str],
+    scores: Sequence[float],
+    size: tuple[int, int],
+    min_score: float,
+) -> list[Line]:
+    """RapidOCR's quadrilaterals, texts and scores for a ``size = (w, h)`` image as lines."""
+    w, h = size
+    lines: list[Line] = []
+    for quad, text, score in zip(boxes, texts, scores, strict=True):
+        key = normalise(text)
+        if score < min_score or not any(c.isalnum() for c in key):
+            continue
+        pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+        x0, x1 = np.clip([pts[:, 0].min() / w, pts[:, 0].max() / w], 0.0, 1.0)
+        y0, y1 = np.clip([pts[:, 1].min() / h, pts[:, 1].max() / h], 0.0, 1.0)
+        if x1 > x0 and y1 > y0:
+            box = (float(x0), float(y0), float(x1), float(y1))
+            lines.append(Line(text.strip(), key, box, float(score)))
+    return lines
+
+
+def pair_up(
+    previous: Sequence[Line], lines: Sequence[Line], min_similarity: float, min_iou: float
+) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line; each line
+    pairs at most once, the most alike pairs first."""
+    candidates = []
+    for i, a in enumerate(previous):
+        for j, b in enumerate(lines):
+            overlap = iou(a.box, b.box)
+            if overlap < min_iou:
+                continue
+            alike = similarity(a.key, b.key)
+            if alike >= min_similarity:
+                candidates.append((alike + overlap, i, j))
+    candidates.sort(key=lambda c: -c[0])
+    pairs, used_i, used_j = [], set(), set()
+    for _, i, j in candidates:
+        if i not in used_i and j not in used_j:
+            pairs.append((i, j))
+            used_i.add(i)
+            used_j.add(j)
+    return pairs
+
+
+def block_luma(image: np.ndarray) -> np.ndarray:
+    """Mean luma of the BGR image's ``BLOCK`` x ``BLOCK`` blocks (edge remainders dropped)."""
+    h, w = image.shape[:2]
+    b = max(1, min(BLOCK, h, w))
+    crop = image[: h - h % b, : w - w % b].astype(np.float32)
+    luma = crop @ np.array([0.114, 0.587, 0.299], np.float32)
+    return luma.reshape(h // b, b, w // b, b).mean(axis=(1, 3))
+
+
+def is_still(blocks: np.ndarray, previous: np.ndarray | None, level: float) -> bool:
+    """Whether no block changed by ``level`` grey levels or more since ``previous``."""
+    return (
+        previous is not None
+        and previous.shape == blocks.shape
+        and float(np.abs(blocks - previous).max()) < level
+    )
+
+
+@dataclass
+class _Span:
+    start: float
+    shot: int | None
+    last: Line
+    votes: dict[str, float] = field(default_factory=dict)
+    box_sum: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    score_sum: float = 0.0
+    score_max: float = 0.0
+    frames: int = 0
+
+    def add(self, line: Line) -> None:
+        self.last = line
+        self.votes[line.text] = self.votes.get(line.text, 0.0) + line.score
+        self.box_sum += line.box
+        self.score_sum += line.score
+        self.score_max = max(self.score_max, line.score)
+        self.frames += 1
+
+    def record(self, end: float) -> Record:
+        box = self.box_sum / self.frames
+        return {
+            # Microseconds, as the shot track: a span cut at a shot boundary ends exactly there.
+            "start": round(self.start, 6),
+            "end": round(end, 6),
+            "text": max(self.votes.items(), key=lambda kv: kv[1])[0],
+            "box": [round(float(v), 4) for v in box],
+            "score": round(self.score_sum / self.frames, 4),
+            "score_max": round(self.score_max, 4),
+            "frames": self.frames,
+            "shot": self.shot,
+        }
+
+
+def _order(record: Record) -> tuple:
+    return record["start"], record["box"][1], record["box"][0]
+
+
+class SpanTracker:
+    """Per-frame lines in, closed spans out, split at shot boundaries (no model involved)."""
+
+    def __init__(self, min_similarity: float, min_iou: float) -> None:
+        self.min_similarity = min_similarity
+        self.min_iou = min_iou
+        self.open: list[_Span] = []
+        self.shot: Shot | None = None
+        self.time = float("-inf")
+        """Time of the last frame observed."""
+
+    def _pairs(self, spans: Sequence[_Span], lines: Sequence[Line]) -> list[tuple[int, int]]:
+        return pair_up([s.last for s in spans], lines, self.min_similarity, self.min_iou)
+
+    def observe(self, time: float, shot: Shot | None, lines: Sequence[Line]) -> list[Record]:
+        """Feed the lines of the frame at ``time`` (in ``shot``); the spans it closes."""
+        out: list[Record] = []
+        carried: list[_Span] = []
+        cut = time
+        index = shot.index if shot else None
+        if self.open and index != (self.shot.index if self.shot else None):
+            # Clamped for frames placed without their shot (see MAX_PENDING).
+            cut = min(max(_boundary(self.shot, shot, time), self.time), time)
+            carried, self.open = self.open, []
+            out += [s.record(cut) for s in carried]
+        self.shot, self.time = shot, time
+
+        pairs = self._pairs(self.open, lines)
+        for i, j in pairs:
+            self.open[i].add(lines[j])
+        kept_spans = {i for i, _ in pairs}
+        out += [s.record(time) for i, s in enumerate(self.open) if i not in kept_spans]
+        still_open = [s for i, s in enumerate(self.open) if i in kept_spans]
+
+        paired = {j for _, j in pairs}
+        new = [line for j, line in enumerate(lines) if j not in paired]
+        # A line that was on screen just before the cut has been there since the cut.
+        continued = {j for _, j in self._pairs(carried, new)}
+        for j, line in enumerate(new):
+            span = _Span(cut if j in continued else time, index, line)
+            span.add(line)
+            still_open.append(span)
+        self.open = still_open
+        return sorted(out, key=_order)
+
+    def close(self, end: float) -> list[Record]:
+        """Close every open span at ``end`` (or at the end of its shot, if earlier)."""
+        if self.shot is not None:
+            end = min(end, self.shot.end)
+        out = sorted((s.record(end) for s in self.open), key=_order)
+        self.open = []
+        return out
+
+
+def _boundary(old: Shot | None, new: Shot | None, time: float) -> float:
+    """When the picture moved from shot ``old`` to shot ``new`` (either may be unknown)."""
+    if new is not None:
+        return new.start
+    if old is not None:
+        return old.end
+    return time
+
+
+class ShotList:
+    """Shots received so far, in time order, pruned as the frames move on."""
+
+    def __init__(self) -> None:
+        self.shots: deque[Shot] = deque()
+        self.until = float("-inf")
+        """Time up to which the shot list is final."""
+
+    def add(self, record: Record) -> None:
+        shot = Shot(float(record["start"]), float(record["end"]), int(record["index"]))
+        self.shots.append(shot)
+        self.until = max(self.until, shot.end)
+
+    def at(self, time: float) -> Shot | None:
+        """The shot showing at ``time``; forgets the shots before it."""
+        while self.shots and self.shots[0].end <= time:
+            self.shots.popleft()
+        if self.shots and self.shots[0].start <= time:
+            return self.shots[0]
+        return None
+
+
+@dataclass
+class _State:
+    media: MediaInfo
+    tracker: SpanTracker
+    shots: ShotList = field(default_factory=ShotList)
+    pending: deque[tuple[float, list[Line]]] = field(default_factory=deque)
+    blocks: np.ndarray | None = None
+    lines: list[Line] = field(default_factory=list)
+    read: int = 0
+    reused: int = 0
+
+
+@cache
+def _sha256(path: Path) -> str:
+    return sha256_file(path)
+
+
+def model_files() -> dict[str, Path]:
+    """The bundled RapidOCR model files; :class:`ModelError` when any is missing."""
+    root = package_dir("rapidocr")
+    if root is None:
+        raise ModelError("rapidocr is not installed: pip install 'vidscope[vision]'")
+    files = {role: root / "models" / name for role, name in MODEL_FILES.items()}
+    missing = [p.name for p in files.values() if not p.is_file()]
+    if missing:
+        raise ModelError(
+            f"RapidOCR's bundled models are missing from {root / 'models'} "
+            f"({', '.join(missing)}); reinstall rapidocr==3.10.0 (pip install 'vidscope[vision]'):"
+            " vidscope only runs the models shipped in that wheel and never downloads them"
+        )
+    return files
+
+
+def _warmup_image() -> np.ndarray:
+    """A small frame with a word on it, so setup loads the detector and the recogniser."""
+    import cv2
+
+    image = np.full((64, 256, 3), 255, np.uint8)
+    cv2.putText(image, "vidscope", (12, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
+    return image
+
+
+class OcrAnalyzer(Analyzer):
+    """Text on screen, one record per line per stretch of frames showing it within a shot."""
+
+    name = "ocr"
+    version = "1"
+    description = "on-screen text lines with boxes, one span per line and shot (PP-OCR)"
+    extra = "vision"
+    dependencies = ("rapidocr", "onnxruntime")
+    needs_video = True
+    resources = Resources(cpus=1.0, batch_size=4)
+    Params = OcrParams
+
+    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+        super().__init__(params, device=device)
+        self._engine: Any = None
+
+    def requirements(self) -> Requirements:
+        p: OcrParams = self.params  # type: ignore[assignment]
+        return Requirements(
+            frames=FrameSpec(fps=p.fps, width=p.width, format="bgr24"), tracks=("shots",)
+        )
+
+    def model_info(self) -> ModelInfo | None:
+        p: OcrParams = self.params  # type: ignore[assignment]
+        try:
+            files = model_files()
+        except ModelError:
+            # setup() raises the same error where the engine reports it for this track only.
+            return ModelInfo(id=MODEL_ID)
+        try:
+            runtime = f"rapidocr {version('rapidocr')}"
+        except PackageNotFoundError:
+            runtime = "rapidocr"
+        roles = ("det", "cls") if p.upside_down else ("det",)
+        return ModelInfo(
+            id=MODEL_ID,
+            file=str(files["rec"]),
+            sha256=_sha256(files["rec"]),
+            extra={
+                "runtime": runtime,
+                **{r: {"file": str(files[r]), "sha256": _sha256(files[r])} for r in roles},
+            },
+        )
+
+    def setup(self) -> None:
+        from rapidocr import RapidOCR
+
+        p: OcrParams = self.params  # type: ignore[assignment]
+        files = model_files()
+        cuda = self.device.startswith("cuda")
+        config: dict[str, Any] = {
+            # "No text in this frame" is logged as a warning; it is the common case here.
+            "Global.log_level": "error",
+            "Global.text_score": p.min_score,
+            "Global.use_cls": p.upside_down,
+            # Explicit paths: with none, rapidocr resolves (and may download) by model type.
+            "Det.model_path": str(files["det"]),
+            "Rec.model_path": str(files["rec"]),
+            "Cls.model_path": str(files["cls"]),
+            # Detect at the analysis size; rapidocr's default upscales the short side to 736.
+            "Det.limit_type": "max",
+            "Det.limit_side_len": p.width,
+            "EngineConfig.onnxruntime.intra_op_num_threads": p.threads or os.cpu_count() or 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "EngineConfig.onnxruntime.use_cuda": cuda,
+        }
+        if cuda and ":" in self.device:
+            config["EngineConfig.onnxruntime.cuda_ep_cfg.device_id"] = int(
+                self.device.partition(":")[2]
+            )
+        try:
+            engine = RapidOCR(params=config)
+            engine(_warmup_image())
+        except Exception as exc:
+            raise ModelError(
+                f"cannot load the PP-OCR models ({files['rec'].parent}): {exc}"
+            ) from exc
+        self._engine = engine
+
+    def read(self, image: np.ndarray) -> list[Line]:
+        """The text lines of one BGR frame."""
+        p: OcrParams = self.params  # type: ignore[assignment]
+        result = self._engine(image)
+        boxes, texts = getattr(result, "boxes", None), getattr(result, "txts", None)
+        if boxes is None or texts is None:
+            return []
+        h, w = image.shape[:2]
+        return to_lines(boxes, texts, result.scores, (w, h), p.min_score)
+
+    def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
+        p: OcrParams = self.params  # type: ignore[assignment]
+        state = _State(media, SpanTracker(p.similarity, p.min_iou))
+        if "shots" not in inputs:
+            state.shots.until = float("inf")
+        return state
+
+    def _advance(self, state: _State, final: bool) -> list[Record]:
+        out: list[Record] = []
+        while state.pending:
+            time, lines = state.pending[0]
+            if time >= state.shots.until and not final and len(state.pending) <= MAX_PENDING:
+                break
+            state.pending.popleft()
+            out += state.tracker.observe(time, state.shots.at(time), lines)
+        return out
+
+    def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
+        p: OcrParams = self.params  # type: ignore[assignment]
+        for item in items:
+            if isinstance(item, TrackRecord):
+                state.shots.add(item.record)
+                continue
+            assert isinstance(item, Frame)
+            blocks = block_luma(item.image)
+            if is_still(blocks, state.blocks, p.still_level):
+                state.reused += 1
+            else:
+                state.lines = self.read(item.image)
+                state.read += 1
+            state.blocks = blocks
+            state.pending.append((item.time, state.lines))
+        return self._advance(state, final=False)
+
+    def finish(self, state: _State) -> Iterable[Record]:
+        return self._advance(state, final=True) + state.tracker.close(state.media.end)
+
+    def report(self, state: _State) -> dict[str, Any]:
+        return {"frames_read": state.read, "frames_reused": state.reused}
+
+    def teardown(self) -> None:
+        self._engine = None
