@@ -1,0 +1,149 @@
+"""What the people analyzers share: the sidecar's life cycle, batching frames to it, and
+holding per-frame results until the shot that contains them is known.
+
+Shot records reach an analyzer only after the frames they cover (the shot detector closes a
+shot when it sees the next one begin).  The model runs on every batch as it arrives; only the
+small per-frame results wait, and are turned into records, with their shot and anything
+computed over the whole shot (face ids, movement), when the covering shot record comes in or
+at the end of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from vidscope.analyzers.base import (
+    Analyzer,
+    Availability,
+    Frame,
+    FrameSpec,
+    Item,
+    Params,
+    Record,
+    Requirements,
+    TrackRecord,
+)
+from vidscope.analyzers.people import runtime
+from vidscope.media.probe import MediaInfo
+
+
+class PeopleParams(Params):
+    """Parameters every people analyzer has."""
+
+    python: str | None = Field(
+        None,
+        description=(
+            f"Python of the people environment (default: ${runtime.ENV_VAR}, then the "
+            "environment made by `vidscope setup people`)"
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the model said about one sampled frame."""
+
+    start: float
+    end: float
+    width: int
+    height: int
+    result: dict[str, Any]
+
+
+@dataclass
+class PeopleState:
+    """Per-input state: the media and the observations waiting for their shot."""
+
+    media: MediaInfo
+    pending: list[Observation] = field(default_factory=list)
+
+
+class PeopleAnalyzer(Analyzer):
+    """Base class: runs a sidecar model over sampled RGB frames.
+
+    Subclasses set ``kind`` (the sidecar model) and implement :meth:`records`.  With
+    ``by_shot`` the analyzer consumes the ``shots`` track and :meth:`records` gets the
+    observations of one shot at a time; otherwise it gets each batch's observations at once.
+    """
+
+    kind: ClassVar[str]
+    by_shot: ClassVar[bool] = True
+    extra = "people"
+    needs_video = True
+
+    def configured(self) -> Availability:
+        # The interpreter may come from this analyzer's own `python` parameter, so the check
+        # needs the parameters (the class-level availability has no extra packages to check).
+        return runtime.availability(self.kind, self.params.python)
+
+    def requirements(self) -> Requirements:
+        p = self.params
+        frames = FrameSpec(fps=p.fps, width=p.width, format="rgb24")  # type: ignore[attr-defined]
+        return Requirements(frames=frames, tracks=("shots",) if self.by_shot else ())
+
+    def worker_config(self) -> dict[str, Any]:
+        """Settings sent to the sidecar when it starts."""
+        return {}
+
+    def frame_meta(self, state: PeopleState, frame: Frame) -> dict[str, Any]:
+        """Extra per-frame fields sent with the frame."""
+        return {"time": frame.time}
+
+    def records(self, shot: Record | None, observations: list[Observation]) -> list[Record]:
+        """Records for ``observations`` (in time order), all inside ``shot`` when given."""
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        self._sidecar = runtime.Sidecar(
+            self.kind,
+            self.worker_config(),
+            self.params.python,  # type: ignore[attr-defined]
+        )
+        self._sidecar.start()
+
+    def teardown(self) -> None:
+        sidecar = getattr(self, "_sidecar", None)
+        if sidecar is not None:
+            sidecar.close()
+
+    def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> PeopleState:
+        # A sidecar that died on an earlier input is restarted rather than failing every
+        # later input of a long-lived engine.
+        self._sidecar.start()
+        return PeopleState(media)
+
+    def process_batch(self, state: PeopleState, items: Sequence[Item]) -> Iterable[Record]:
+        frames = [item for item in items if isinstance(item, Frame)]
+        results = iter(
+            self._sidecar.request(
+                [f.image for f in frames], [self.frame_meta(state, f) for f in frames]
+            )
+        )
+        step = 1.0 / self.params.fps  # type: ignore[attr-defined]
+        out: list[Record] = []
+        fresh: list[Observation] = []
+        for item in items:
+            if isinstance(item, Frame):
+                h, w = item.image.shape[:2]
+                fresh.append(Observation(item.time, item.time + step, w, h, next(results)))
+            elif isinstance(item, TrackRecord) and item.track == "shots":
+                state.pending.extend(fresh)
+                fresh = []
+                end = float(item.record["end"])
+                n = next((i for i, o in enumerate(state.pending) if o.start >= end), None)
+                n = len(state.pending) if n is None else n
+                group, state.pending = state.pending[:n], state.pending[n:]
+                out.extend(self.records(item.record, group))
+        if self.by_shot:
+            state.pending.extend(fresh)
+        elif fresh:
+            out.extend(self.records(None, fresh))
+        return out
+
+    def finish(self, state: PeopleState) -> Iterable[Record]:
+        group, state.pending = state.pending, []
+        return self.records(None, group) if group else []
