@@ -45,6 +45,7 @@ def main() -> None:
         media = Path(tmp) / "input.mkv"
         duration = loop(args.src, media, args.minutes)
         shared, separate = [], []
+        alone: dict[str, dict] = {}
         for i in range(args.runs):
             out = Path(tmp) / f"shared{i}"
             wall, _ = vidscope("analyze", str(media), "-o", str(out), "-q", "-a", ",".join(names))
@@ -55,6 +56,9 @@ def main() -> None:
             for name in names:
                 wall, _ = vidscope("analyze", str(media), "-o", str(out), "-q", "-a", name)
                 total += wall
+                if i == 0:
+                    stages = manifest(out)["report"]["stages"]
+                    alone[name] = stages.get(name, {})
             separate.append(total)
             assert manifest(out)["status"] == "complete"
         s, p = min(shared), min(separate)
@@ -72,6 +76,13 @@ def main() -> None:
                     f"{p / s:.2f}x",
                 ],
             ],
+        )
+    )
+    print("\neach analyzer alone (its own process and decode; busy seconds of its stage):")
+    print(
+        table(
+            ["analyzer", "busy s", "RTF", "model setup s"],
+            [[k, v.get("busy_s"), v.get("rtf"), v.get("setup_s")] for k, v in alone.items()],
         )
     )
     print("\nwhere the time goes in the shared run (busy seconds per stage):")

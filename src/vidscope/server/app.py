@@ -79,6 +79,13 @@ def create_app(
     again and resume from their finished tracks on the next start.
     """
     settings = load_settings(config.config_file, config.overrides).settings
+    owned_backend = None
+    if shot_backend is None and (settings.vlm.get("model") or settings.vlm.get("endpoint")):
+        from vidscope.models.vlm.shot_backend import VlmShotBackend
+
+        # Loaded (or the endpoint probed) once at start-up, so a missing model stops the
+        # server with its reason instead of failing every request.
+        shot_backend = owned_backend = VlmShotBackend.from_settings(settings.vlm, settings.device)
     lock = lock_data_dir(config.data_dir)
     config.jobs_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(config.db_path)
@@ -105,6 +112,8 @@ def create_app(
         finally:
             services.closing.set()
             await run_in_threadpool(services.pool.stop)
+            if owned_backend is not None:
+                owned_backend.close()
             store.close()
             lock.close()
 

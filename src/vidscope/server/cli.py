@@ -56,6 +56,13 @@ def serve(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="engine setting KEY=VALUE for every job")
     ] = None,
+    vlm_model: Annotated[
+        str | None,
+        typer.Option(help="vision-language model for captions and POST /analyze (folder or id)"),
+    ] = None,
+    vlm_endpoint: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server for that model")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the HTTP service: analysis jobs, their progress and results, shot analysis.
@@ -83,7 +90,7 @@ def serve(
         max_queued_per_key=max_queued,
         allow_private_urls=True if "*" in allowed else allowed,
         config_file=config,
-        overrides=_overrides(set_),
+        overrides=_overrides(set_, **{"vlm.model": vlm_model, "vlm.endpoint": vlm_endpoint}),
     )
     keyed = Authenticator(KeyFile(cfg.keys_path), os.environ.get(KEYS_ENV)).enabled
     if not keyed and not is_loopback(host):
@@ -96,7 +103,7 @@ def serve(
         logging.getLogger("vidscope.server").warning(
             "no API keys: authentication is off (listening on loopback %s only)", host
         )
-    app = create_app(cfg)
+    app = create_app(cfg)  # a model that cannot load stops here with its reason
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=5)
 
 

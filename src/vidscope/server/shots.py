@@ -22,9 +22,10 @@ MAX_IMAGES = 10
 MAX_BATCH = 64
 
 NO_BACKEND = (
-    "shot analysis needs a vision-language model backend and none is configured on this "
-    "server; this vidscope version has no built-in backend yet, so an embedding application "
-    "must pass one to vidscope.server.app.create_app(..., shot_backend=...)"
+    "shot analysis needs a vision-language model and none is configured on this server: "
+    "start it with --vlm-model PATH_OR_ID (a local Hugging Face folder, or a hub id where "
+    "downloads work) or --vlm-endpoint URL --vlm-model NAME (an OpenAI-compatible server: "
+    "vLLM, SGLang, Ollama, llama.cpp), or set vlm.model / vlm.endpoint in the settings"
 )
 
 
