@@ -341,7 +341,8 @@ def test_shot_analysis_without_a_vlm_says_how_to_configure_one(
     for path, body in (("/analyze", SHOT), ("/analyze_batch", {"shots": [SHOT, SHOT]})):
         response = alice.post(path, json=body)
         assert response.status_code == 503
-        assert "shot_backend" in response.json()["detail"]
+        assert "--vlm-model" in response.json()["detail"]
+        assert "--vlm-endpoint" in response.json()["detail"]
     assert alice.post("/analyze_batch", json={"shots": []}).status_code == 422
     assert (
         alice.post(
