@@ -197,6 +197,17 @@ def test_megamind_segmentation(megamind):
     assert all(0 <= r["box"][0] < r["box"][2] <= 1 for r in later)
 
 
+def test_replayed_shot_track_gives_the_same_records(engine, megamind, media, tmp_path):
+    # A finished shot track is replayed ahead of the frames; the shot of every record must
+    # not depend on that order.
+    clip = media("debian/Megamind.avi")
+    vidscope.analyze(clip, ["shots"], tmp_path)
+    again = engine.analyze(clip, tmp_path)
+    assert "shots" in again.report["reused_tracks"]
+    for track in ("faces", "pose", "shot_pose"):
+        assert again.track(track) == megamind.track(track), track
+
+
 def test_megamind_report_has_stage_times(megamind):
     stages = megamind.report["stages"]
     for name in PEOPLE:

@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from vidscope.models.vlm.prompts import ShotAttributes
+
 MAX_IMAGES = 10
 MAX_BATCH = 64
 
@@ -83,18 +85,8 @@ class BatchRequest(BaseModel):
     shots: list[ShotRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-Score = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class Attributes(BaseModel):
+class Attributes(ShotAttributes):
     """How the shot feels, each from 0 to 1."""
-
-    suspense: Score
-    darkness: Score
-    ambiguity: Score
-    emotional_tension: Score
-    intensity: Score
-    motion: Score
 
 
 class ShotAnalysis(BaseModel):

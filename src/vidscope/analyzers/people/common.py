@@ -28,6 +28,7 @@ from vidscope.analyzers.base import (
     TrackRecord,
 )
 from vidscope.analyzers.people import runtime
+from vidscope.analyzers.shot_groups import ShotGroups
 from vidscope.media.probe import MediaInfo
 
 
@@ -59,7 +60,7 @@ class PeopleState:
     """Per-input state: the media and the observations waiting for their shot."""
 
     media: MediaInfo
-    pending: list[Observation] = field(default_factory=list)
+    groups: ShotGroups[Observation] = field(default_factory=ShotGroups)
 
 
 class PeopleAnalyzer(Analyzer):
@@ -124,26 +125,26 @@ class PeopleAnalyzer(Analyzer):
             )
         )
         step = 1.0 / self.params.fps  # type: ignore[attr-defined]
-        out: list[Record] = []
         fresh: list[Observation] = []
         for item in items:
             if isinstance(item, Frame):
                 h, w = item.image.shape[:2]
-                fresh.append(Observation(item.time, item.time + step, w, h, next(results)))
+                seen = Observation(item.time, item.time + step, w, h, next(results))
+                if self.by_shot:
+                    state.groups.add(item.time, seen)
+                else:
+                    fresh.append(seen)
             elif isinstance(item, TrackRecord) and item.track == "shots":
-                state.pending.extend(fresh)
-                fresh = []
-                end = float(item.record["end"])
-                n = next((i for i, o in enumerate(state.pending) if o.start >= end), None)
-                n = len(state.pending) if n is None else n
-                group, state.pending = state.pending[:n], state.pending[n:]
-                out.extend(self.records(item.record, group))
-        if self.by_shot:
-            state.pending.extend(fresh)
-        elif fresh:
-            out.extend(self.records(None, fresh))
-        return out
+                state.groups.add_shot(item.record)
+        if not self.by_shot:
+            return self.records(None, fresh) if fresh else []
+        return self._release(state, final=False)
 
     def finish(self, state: PeopleState) -> Iterable[Record]:
-        group, state.pending = state.pending, []
-        return self.records(None, group) if group else []
+        return self._release(state, final=True)
+
+    def _release(self, state: PeopleState, final: bool) -> list[Record]:
+        out: list[Record] = []
+        for shot, group in state.groups.ready(final):
+            out.extend(self.records(shot, group))
+        return out

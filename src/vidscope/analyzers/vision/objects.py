@@ -34,7 +34,7 @@ numerous first, ``summary`` the same in words, ``tracks`` the number of object t
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,6 +55,7 @@ from vidscope.analyzers.base import (
     Resources,
     TrackRecord,
 )
+from vidscope.analyzers.shot_groups import ShotGroups
 from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo
 from vidscope.models.detectors import NANODET_ID, Detections, Detector
@@ -96,10 +97,7 @@ class _Sampled:
 
 @dataclass
 class _State:
-    frames: list[_Sampled] = field(default_factory=list)
-    shots: deque[Record] = field(default_factory=deque)
-    latest: float = float("-inf")
-    """Time of the latest frame: every frame before it has arrived."""
+    groups: ShotGroups[_Sampled] = field(default_factory=ShotGroups)
     next_id: int = 1
     sampled: int = 0
     detections: int = 0
@@ -212,26 +210,18 @@ class ObjectsAnalyzer(Analyzer):
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
         for item in items:
             if isinstance(item, TrackRecord):
-                state.shots.append(item.record)
+                state.groups.add_shot(item.record)
                 continue
             assert isinstance(item, Frame)
             found = self.detect(item.image)
             h, w = item.image.shape[:2]
-            state.frames.append(_Sampled(item.time, found, (w, h)))
-            state.latest = item.time
+            state.groups.add(item.time, _Sampled(item.time, found, (w, h)))
             state.sampled += 1
             state.detections += len(found)
         return self._close_shots(state, final=False)
 
     def finish(self, state: _State) -> Iterable[Record]:
-        out = self._close_shots(state, final=True)
-        if state.frames:
-            # Frames after the last shot (none when the shot list tiles the video).
-            step = 1 / self.params.fps  # type: ignore[attr-defined]
-            span = {"start": state.frames[0].time, "end": state.frames[-1].time + step}
-            out += self._shot_records(state, span, None, state.frames)
-            state.frames = []
-        return out
+        return self._close_shots(state, final=True)
 
     def report(self, state: _State) -> dict[str, Any]:
         return {"frames_detected": state.sampled, "detections": state.detections}
@@ -241,15 +231,14 @@ class ObjectsAnalyzer(Analyzer):
 
     def _close_shots(self, state: _State, final: bool) -> list[Record]:
         out: list[Record] = []
-        while state.shots:
-            shot = state.shots[0]
-            end = float(shot["end"])
-            if not final and state.latest < end:
-                break
-            state.shots.popleft()
-            n = next((i for i, s in enumerate(state.frames) if s.time >= end), len(state.frames))
-            frames, state.frames = state.frames[:n], state.frames[n:]
-            out += self._shot_records(state, shot, int(shot["index"]), frames)
+        for shot, frames in state.groups.ready(final):
+            if shot is None:
+                # Frames after the last shot (none when the shot list tiles the video).
+                step = 1 / self.params.fps  # type: ignore[attr-defined]
+                span = {"start": frames[0].time, "end": frames[-1].time + step}
+                out += self._shot_records(state, span, None, frames)
+            else:
+                out += self._shot_records(state, shot, int(shot["index"]), frames)
         return out
 
     def _shot_records(

@@ -33,16 +33,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
 
-class ShotAnswer(_Strict):
-    """The model's answer about one shot."""
+class ShotAttributes(BaseModel):
+    """How a shot feels, each from 0 to 1: the same six in the model's answer and in the
+    server's shot-analysis responses."""
 
-    caption: Text
     suspense: Score
     darkness: Score
     ambiguity: Score
     emotional_tension: Score
     intensity: Score
     motion: Score
+
+
+class ShotAnswer(_Strict, ShotAttributes):
+    """The model's answer about one shot."""
+
+    caption: Text
 
     def attributes(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in ATTRIBUTES}
