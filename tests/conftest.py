@@ -7,10 +7,12 @@ reason locally, and fails it in CI (``CI=true``), where the media must be presen
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,10 +25,22 @@ def require(path: Path, why: str = "") -> Path:
     """Return ``path`` if it exists; otherwise fail in CI and skip elsewhere, with the reason."""
     if path.exists():
         return path
-    message = f"test media missing: {path}" + (f" ({why})" if why else "")
+    missing(f"test media missing: {path}" + (f" ({why})" if why else ""))
+
+
+def missing(message: str) -> None:
+    """A test's optional dependency is absent: fail in CI, skip elsewhere, with the reason."""
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def need(module: str, reason: str = "") -> Any:
+    """Import an optional package: skipped locally when it is missing, a failure in CI, where
+    every extra is installed (so a broken install cannot pass as skipped tests)."""
+    if IN_CI:
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=reason or f"{module} is not installed")
 
 
 @pytest.fixture(scope="session")

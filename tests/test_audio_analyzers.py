@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("librosa", reason="the audio extra is not installed")
+from conftest import need
+
+need("librosa", reason="the audio extra is not installed")
 
 from vidscope.analyzers.audio_class import (
     LABELS,
@@ -377,7 +379,7 @@ def test_events_wait_is_bounded(jfk: Analysis) -> None:
     ("source", "label"), [(MUSIC, "music"), (SPEECH, "dialog"), (APPLAUSE, "ambiance")]
 )
 def test_audio_class_through_the_engine_uses_events(debian_file, tmp_path, source, label):
-    pytest.importorskip("onnxruntime", reason="the speech extra is not installed")
+    need("onnxruntime", reason="the speech extra is not installed")
     import vidscope
 
     result = vidscope.analyze(

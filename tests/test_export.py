@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import need
 from vidscope.errors import UsageError
 from vidscope.timeline.bundle import BundleWriter
 from vidscope.timeline.export import CUE_CHARS, CUE_SECONDS, cues, export, timestamp
@@ -171,7 +172,7 @@ def test_cli_export_missing_track(bundle, tmp_path):
 
 
 def test_transcript_bundle_to_srt(media, tmp_path):
-    pytest.importorskip("faster_whisper", reason="the speech extra is not installed")
+    need("faster_whisper", reason="the speech extra is not installed")
     import vidscope
 
     result = vidscope.analyze(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import need
 from vidscope.errors import InputError
 from vidscope.media.ingest import Source, resolve_source, safe_name
 
@@ -224,7 +225,7 @@ def test_timeout(server: _Server, tmp_path: Path) -> None:
 
 
 def test_html_page_goes_to_ytdlp(server: _Server, tmp_path: Path) -> None:
-    pytest.importorskip("yt_dlp")
+    need("yt_dlp")
     url = server.url("/page.html")
     with pytest.raises(InputError) as excinfo:
         resolve_source(url, tmp_path, timeout=5)
@@ -235,7 +236,7 @@ def test_html_page_goes_to_ytdlp(server: _Server, tmp_path: Path) -> None:
 
 
 def test_ytdlp_downloads_video_from_page(server: _Server, tmp_path: Path) -> None:
-    pytest.importorskip("yt_dlp")
+    need("yt_dlp")
     url = server.url("/watch")
     src = resolve_source(url, tmp_path, timeout=5)
     assert src.url == url
@@ -249,7 +250,7 @@ def test_ytdlp_downloads_video_from_page(server: _Server, tmp_path: Path) -> Non
 
 
 def test_ytdlp_max_bytes(server: _Server, tmp_path: Path) -> None:
-    pytest.importorskip("yt_dlp")
+    need("yt_dlp")
     url = server.url("/watch")
     with pytest.raises(InputError) as excinfo:
         resolve_source(url, tmp_path, max_bytes=len(server.clip) - 1, timeout=5)

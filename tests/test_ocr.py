@@ -17,8 +17,10 @@ import av
 import numpy as np
 import pytest
 
-pytest.importorskip("rapidocr", reason="the vision extra is not installed")
-pytest.importorskip("scenedetect", reason="the shots extra is not installed")
+from conftest import need
+
+need("rapidocr", reason="the vision extra is not installed")
+need("scenedetect", reason="the shots extra is not installed")
 
 import cv2
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import vidscope
-from conftest import IN_CI
+from conftest import missing
 from synth import make_video
 from vidscope.analyzers import registry
 from vidscope.analyzers.people import runtime
@@ -49,10 +49,7 @@ def people_python() -> str:
     try:
         return runtime.find_python("faces")
     except runtime.EnvironmentUnavailable as exc:
-        message = f"people environment unavailable: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"people environment unavailable: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ import av
 import numpy as np
 import pytest
 
-pytest.importorskip("faster_whisper", reason="the speech extra is not installed")
+from conftest import missing, need
+
+need("faster_whisper", reason="the speech extra is not installed")
 
 import vidscope
 from vidscope.analyzers.base import Analyzer, AudioChunk, Item, Record, TrackRecord
@@ -127,7 +129,7 @@ def vad() -> SpeechAnalyzer:
 def events(request) -> AudioEventsAnalyzer:
     backend = yamnet if request.param == "yamnet" else omni
     if not backend.available():
-        pytest.skip(f"{request.param} is not installed ({backend.INSTALL})")
+        missing(f"{request.param} is not installed ({backend.INSTALL})")
     analyzer = AudioEventsAnalyzer(AudioEventsParams(model=request.param))
     analyzer.setup()
     return analyzer
@@ -203,7 +205,7 @@ def test_multilingual_language_per_segment(media, asr):
 
 
 def test_megamind_avi_with_shots_through_engine(media, tmp_path):
-    pytest.importorskip("scenedetect", reason="the shots extra is not installed")
+    need("scenedetect", reason="the shots extra is not installed")
     result = vidscope.analyze(
         media("debian/Megamind.avi"), analyzers=["shots", "transcript"], output=tmp_path
     )
@@ -305,7 +307,7 @@ def test_events_silence(silence, events):
 
 def test_events_spans_merge_across_chunks(media):
     if not yamnet.available():
-        pytest.skip(f"YAMNet is not installed ({yamnet.INSTALL})")
+        missing(f"YAMNet is not installed ({yamnet.INSTALL})")
     analyzer = AudioEventsAnalyzer(AudioEventsParams(model="yamnet"))
     analyzer.setup()
     spans = run(analyzer, media("faster-whisper/jfk.flac"))
@@ -519,7 +521,7 @@ def test_corrupt_model_folder_fails_only_its_track(media, tmp_path, cache):
 
 def test_corrupt_yamnet_cache_is_reported(cache):
     if not yamnet.available():
-        pytest.skip(f"YAMNet is not installed ({yamnet.INSTALL})")
+        missing(f"YAMNet is not installed ({yamnet.INSTALL})")
     model, _ = yamnet.resolve()
     assert model.sha256 == yamnet.ZIP[1] and model.path.parent == cache / "yamnet-w8a8"
     (model.path.parent / "model.data").write_bytes(b"truncated")

@@ -16,6 +16,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 import vidscope
+from conftest import need
 from tiny_vlm import build_text_only, build_tiny_vlm
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import TrackRecord
@@ -31,8 +32,8 @@ from vidscope.models.vlm.prompts import ATTRIBUTES, ShotAnswer, SummaryAnswer
 from vidscope.models.vlm.structured import ask, parse
 from vidscope.timeline.result import Result
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+torch = need("torch")
+need("transformers")
 
 MEGAMIND = "debian/Megamind.avi"
 SHOT_ANSWER = {

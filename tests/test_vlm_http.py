@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import vidscope
+from conftest import need
 from vidscope.errors import AnalysisFailed, ModelError
 from vidscope.models.vlm import base
 from vidscope.models.vlm import openai as openai_backend
@@ -27,8 +28,8 @@ from vidscope.models.vlm.base import BackendConfig, VlmRequest
 from vidscope.models.vlm.prompts import ATTRIBUTES
 from vidscope.timeline.result import Result
 
-pytest.importorskip("httpx")
-pytest.importorskip("PIL")
+need("httpx")
+need("PIL")
 
 MEGAMIND = "debian/Megamind.avi"
 SUMMARY = {
