@@ -60,11 +60,16 @@ class Settings(BaseModel):
 
     def params_for(self, name: str) -> dict[str, Any]:
         """The raw parameters of analyzer ``name``: its shared section, then its own keys."""
+        own = self.analyzer.get(name, {})
+        if not self.vlm:
+            # Finding an analyzer's section imports its module; with no shared settings there
+            # is nothing to find, and a run imports only the analyzers it plans.
+            return dict(own)
         from vidscope.analyzers import registry
 
         section = registry.settings_section(name)
         shared = getattr(self, section) if section else {}
-        return {**shared, **self.analyzer.get(name, {})}
+        return {**shared, **own}
 
 
 @dataclass(frozen=True)
