@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Fresh machine -> the whole test suite.  Debian packages that carry test media are installed
-# when apt is usable; the shared media folder is found through VIDSCOPE_TEST_MEDIA
+# Fresh machine -> the whole test suite.  Debian packages that carry test media, and Chromium
+# for the HTML report's browser tests, are installed when apt is usable; the shared media folder is found through VIDSCOPE_TEST_MEDIA
 # (default ../shared/media).  pytest's exit code is passed through unchanged, so "no tests
 # collected" (exit code 5) fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get install -y -qq --no-install-recommends \
-    frozen-bubble-data codec2-examples alsa-utils >/dev/null 2>&1 \
+    frozen-bubble-data codec2-examples alsa-utils chromium >/dev/null 2>&1 \
     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends \
-      frozen-bubble-data codec2-examples alsa-utils >/dev/null; } \
+      frozen-bubble-data codec2-examples alsa-utils chromium >/dev/null; } \
     || echo "warning: could not install Debian test media packages" >&2
 fi
 scripts/setup.sh all,test
