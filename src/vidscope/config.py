@@ -29,6 +29,36 @@ def _default_cache() -> Path:
     return Path(base) / "vidscope"
 
 
+class RaySettings(BaseModel):
+    """How the Ray executor uses a cluster (``executor = "ray"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        default=None,
+        description="cluster to join: 'auto', ray://host:10001; unset = start Ray for the run",
+    )
+    num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of a Ray started for the run (default: all)"
+    )
+    object_store_mb: int = Field(
+        default=1024, ge=64, description="object store of a Ray started for the run"
+    )
+    actors: dict[str, int] = Field(
+        default_factory=dict, description="actors per model-backed analyzer (default 1 each)"
+    )
+    gpus: dict[str, float] = Field(
+        default_factory=dict,
+        description="GPU share per model actor on cuda (default: the analyzer's own, else 0.25)",
+    )
+    max_videos: int | None = Field(
+        default=None, ge=1, description="videos in flight (default: half the cluster's CPUs)"
+    )
+    retries: int = Field(
+        default=2, ge=0, description="re-runs of a video whose worker or actor died"
+    )
+
+
 class Settings(BaseModel):
     """Everything a run can be told.  Analyzer parameters live under ``analyzer.<name>``."""
 
@@ -41,6 +71,10 @@ class Settings(BaseModel):
     audio_channel: Literal["mix", "left", "right"] = Field(
         default="mix", description="which audio channel the audio analyzers hear"
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="local: this process; ray: actors on a Ray cluster"
+    )
+    ray: RaySettings = Field(default_factory=RaySettings, description="the Ray executor")
     cache_dir: Path = Field(default_factory=_default_cache, description="downloads and models")
     queue_size: int = Field(default=16, ge=1, description="items buffered per analyzer queue")
     max_download_mb: int = Field(default=4096, ge=1, description="largest URL download")
@@ -185,13 +219,13 @@ def load_settings(
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise UsageError(f"invalid setting {where}: {err['msg']}") from None
-    known = set(registry.names())
     for name in settings.analyzer:
-        if name not in known:
-            raise UsageError(
-                f"settings for unknown analyzer {name!r} (known: {', '.join(sorted(known))})"
-            )
-    for name in known:
+        if not registry.is_known(name):
+            known = ", ".join(sorted(registry.names()))
+            raise UsageError(f"settings for unknown analyzer {name!r} (known: {known})")
+    # Only analyzers with a section of their own have parameters to check, unless a shared
+    # section is set; listing every analyzer would scan the installed plugins for nothing.
+    for name in registry.names() if settings.vlm else list(settings.analyzer):
         params = settings.params_for(name)
         model = registry.params_model(name) if params else None
         if model is None:

@@ -2,12 +2,14 @@
 
 An :class:`Engine` builds its analyzers once and sets each one up (loads its model) the first
 time an input needs it; every later input of the same CLI run or server worker reuses them.
+It is the local executor: inputs run one after another, the analyzers of each side by side.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,13 @@ from threadpoolctl import threadpool_limits
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer
 from vidscope.config import Settings, load_settings
-from vidscope.engine.executor import LocalExecutor
+from vidscope.engine.executor import InputResult
+from vidscope.engine.graph import StreamGraph
 from vidscope.engine.plan import make_plan, skip_reason
 from vidscope.engine.progress import ProgressSink, null_sink
 from vidscope.engine.report import ResourceMonitor, StageStats, build_report
-from vidscope.engine.workers import Worker, make_worker
-from vidscope.errors import AnalysisFailed
+from vidscope.engine.workers import Worker, WorkerFactory, make_worker
+from vidscope.errors import AnalysisFailed, VidscopeError
 from vidscope.media.ingest import resolve_source
 from vidscope.media.probe import MediaInfo, probe
 from vidscope.timeline.bundle import BundleWriter, TrackWriter, read_manifest
@@ -41,12 +44,19 @@ def _track_identity(analyzer: Analyzer) -> dict[str, Any]:
 class Engine:
     """Analyzers loaded once, applied to any number of inputs (one at a time)."""
 
-    def __init__(self, settings: Settings | None = None, *, sink: ProgressSink = null_sink):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        sink: ProgressSink = null_sink,
+        worker_factory: WorkerFactory = make_worker,
+    ):
         self.settings = settings if settings is not None else load_settings().settings
+        self.worker_factory = worker_factory
         self.plan = make_plan(self.settings)
         self.analyzers = self.plan.instantiate(self.settings)
         self.sink = sink
-        self.executor = LocalExecutor(self.settings.queue_size, self.settings.audio_channel)
+        self.graph = StreamGraph(self.settings.queue_size, self.settings.audio_channel)
         self._workers: dict[str, Worker] = {}
         self._lock = threading.Lock()
         # Concurrency comes from running analyzers side by side; a BLAS pool per call on top
@@ -71,7 +81,7 @@ class Engine:
         # an input needs it, so model loading overlaps with decoding.
         if name not in self._workers:
             isolation = self.settings.isolation.get(name)
-            self._workers[name] = make_worker(self.analyzers[name], isolation)
+            self._workers[name] = self.worker_factory(self.analyzers[name], isolation)
         return self._workers[name]
 
     def _active(self, media: MediaInfo) -> tuple[list[str], dict[str, str]]:
@@ -112,6 +122,25 @@ class Engine:
                 for track, entry in zip(analyzer.output_tracks(), entries, strict=True):
                     reusable[track] = {**entry, "reused": True}
         return reusable
+
+    def analyze_many(
+        self,
+        jobs: Sequence[tuple[str | Path, str | Path]],
+        *,
+        force: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Iterator[InputResult]:
+        """Analyze ``(source, output)`` pairs one after another, yielding each outcome as it
+        finishes; a failed input is reported and the others go on."""
+        for source, output in jobs:
+            if stop is not None and stop.is_set():
+                return
+            try:
+                result = self.analyze(source, output, force=force, stop=stop)
+            except VidscopeError as exc:
+                yield InputResult(str(source), Path(output), error=exc)
+            else:
+                yield InputResult(str(source), Path(output), result=result)
 
     def analyze(
         self,
@@ -215,7 +244,7 @@ class Engine:
             for name, error in setup_errors.items():
                 on_track_done(name, f"setup failed: {error}", StageStats())
             reused_paths = {t: output / e["path"] for t, e in reusable.items()}
-            outcome = self.executor.run(
+            outcome = self.graph.run(
                 media,
                 runnable,
                 workers,

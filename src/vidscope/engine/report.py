@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
 from vidscope.timeline.coverage import Coverage
 
 
@@ -77,20 +75,27 @@ class ResourceMonitor:
         self.peak_gpu_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vidscope-monitor", daemon=True)
-        self._proc = psutil.Process()
-        self._children: list[psutil.Process] = []
+        self._proc: Any = None
+        self._children: list[Any] = []
         self._samples = 0
 
     def _rss(self) -> int:
+        if self._proc is None:
+            # Imported on first sample, normally on the monitor's own thread: the caller's
+            # thread is on the critical path of a short run, the monitor's is not.
+            import psutil
+
+            self._psutil = psutil
+            self._proc = psutil.Process()
         total = self._proc.memory_info().rss
         # Finding children scans every process on the machine; worker processes live as long
         # as the engine, so looking for new ones once a second is enough.
         if self._samples % 10 == 0:
-            with contextlib.suppress(psutil.Error):
+            with contextlib.suppress(self._psutil.Error):
                 self._children = self._proc.children(recursive=True)
         self._samples += 1
         for child in self._children:
-            with contextlib.suppress(psutil.Error):
+            with contextlib.suppress(self._psutil.Error):
                 total += child.memory_info().rss
         return total
 

@@ -1,9 +1,10 @@
 """Long-lived homes for analyzers: the model is set up once and serves every input.
 
-A :class:`ThreadWorker` calls the analyzer in the executor's thread (right for work that
+A :class:`ThreadWorker` calls the analyzer in the graph's thread (right for work that
 releases the GIL).  A :class:`ProcessWorker` keeps the analyzer in a child process that lives
 as long as the engine, for pure-Python work that would otherwise hold the GIL, or for a
-library that must be isolated from the main interpreter.
+library that must be isolated from the main interpreter.  The Ray executor adds a third kind,
+a proxy to a model actor shared by every video of a run (``vidscope.engine.ray.task``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import contextlib
 import multiprocessing as mp
 import threading
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer, Item, Record
@@ -22,6 +23,22 @@ from vidscope.media.probe import MediaInfo
 
 class WorkerError(RuntimeError):
     """An analyzer raised; carries the analyzer's one-line message."""
+
+
+class Worker(Protocol):
+    """Where an analyzer runs: set up once, then ``start``/``process``/``finish`` per input."""
+
+    def setup(self) -> None: ...
+
+    def start(self, media: MediaInfo, inputs: frozenset[str]) -> None: ...
+
+    def process(self, items: Sequence[Item]) -> list[Record]: ...
+
+    def finish(self) -> tuple[list[Record], dict[str, Any]]:
+        """The last records of this input and the analyzer's run-report counters."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class ThreadWorker:
@@ -137,7 +154,7 @@ class ProcessWorker:
                 self._proc.kill()
 
 
-Worker = ThreadWorker | ProcessWorker
+WorkerFactory = Callable[[Analyzer, str | None], Worker]
 
 
 def make_worker(analyzer: Analyzer, isolation: str | None = None) -> Worker:

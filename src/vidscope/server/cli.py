@@ -63,6 +63,13 @@ def serve(
     vlm_endpoint: Annotated[
         str | None, typer.Option(help="OpenAI-compatible server for that model")
     ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local (this process) or ray (jobs run on a Ray cluster)")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to submit to: auto, HOST:PORT or ray://HOST:10001"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the HTTP service: analysis jobs, their progress and results, shot analysis.
@@ -90,7 +97,11 @@ def serve(
         max_queued_per_key=max_queued,
         allow_private_urls=True if "*" in allowed else allowed,
         config_file=config,
-        overrides=_overrides(set_, **{"vlm.model": vlm_model, "vlm.endpoint": vlm_endpoint}),
+        overrides=_overrides(
+            set_,
+            executor=executor or ("ray" if ray_address else None),
+            **{"vlm.model": vlm_model, "vlm.endpoint": vlm_endpoint, "ray.address": ray_address},
+        ),
     )
     keyed = Authenticator(KeyFile(cfg.keys_path), os.environ.get(KEYS_ENV)).enabled
     if not keyed and not is_loopback(host):

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from vidscope.config import Settings
-from vidscope.engine.engine import Engine
+from vidscope.engine.executor import make_executor
 from vidscope.engine.progress import ProgressSink
 from vidscope.errors import VidscopeError
 from vidscope.server.config import ServerConfig
@@ -30,7 +30,7 @@ log = logging.getLogger("vidscope.server")
 
 
 class AnalysisEngine(Protocol):
-    """What a worker needs of :class:`vidscope.engine.engine.Engine`."""
+    """What a worker needs of an executor (:class:`vidscope.engine.executor.Executor`)."""
 
     def analyze(
         self,
@@ -48,7 +48,8 @@ EngineFactory = Callable[[Settings, ProgressSink], AnalysisEngine]
 
 
 def make_engine(settings: Settings, sink: ProgressSink) -> AnalysisEngine:
-    return Engine(settings, sink=sink)
+    """The executor the job's settings name: this process, or a Ray cluster."""
+    return make_executor(settings, sink)
 
 
 class WorkerPool:

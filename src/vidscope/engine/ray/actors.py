@@ -1,0 +1,105 @@
+"""Model actors: one analyzer per actor, its model loaded once, serving every video of a run.
+
+An actor keeps one analyzer state per video it serves, so several videos can stream through
+one resident model.  Its calls are serialised (models are not assumed to be thread-safe); the
+second concurrency slot lets the driver read its statistics while it works.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ray
+
+from vidscope.analyzers import registry
+from vidscope.analyzers.base import Item, Record
+from vidscope.media.probe import MediaInfo
+
+
+class LostState(RuntimeError):
+    """The actor does not know this video: it was restarted and lost its state."""
+
+
+class AnalyzerActor:
+    """An analyzer resident in a Ray actor (see the module docstring)."""
+
+    def __init__(self, name: str, params: dict[str, Any], device: str) -> None:
+        cls = registry.get(name)
+        self.analyzer = cls(cls.Params.model_validate(params), device=device)
+        self.states: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        self.ready = False
+        self.born = time.monotonic()
+        self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
+        self.counts = {"setup_s": 0.0, "busy_s": 0.0, "calls": 0, "items": 0, "videos": 0}
+
+    def setup(self) -> None:
+        """Load the model (once)."""
+        with self.lock:
+            if not self.ready:
+                t0 = time.perf_counter()
+                self.analyzer.setup()
+                self.counts["setup_s"] = round(time.perf_counter() - t0, 3)
+                self.ready = True
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        with self.lock:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.counts["busy_s"] += time.perf_counter() - t0
+
+    def _state(self, key: str) -> Any:
+        if key not in self.states:
+            raise LostState(f"{self.analyzer.name}: no state for video {key} (actor restarted)")
+        return self.states[key]
+
+    def start(self, key: str, media: MediaInfo, inputs: frozenset[str]) -> None:
+        self.setup()
+        self.states[key] = self._timed(self.analyzer.start, media, inputs)
+        self.counts["videos"] += 1
+
+    def process(self, key: str, items: Sequence[Item]) -> list[Record]:
+        state = self._state(key)
+        records = self._timed(lambda: list(self.analyzer.process_batch(state, items)))
+        self.counts["calls"] += 1
+        self.counts["items"] += len(items)
+        return records
+
+    def finish(self, key: str) -> tuple[list[Record], dict[str, Any]]:
+        state = self._state(key)
+        try:
+            records = self._timed(lambda: list(self.analyzer.finish(state)))
+            return records, self.analyzer.report(state)
+        finally:
+            self.states.pop(key, None)
+
+    def abandon(self, key: str) -> None:
+        """Forget a video that stopped before its end (its task failed or was cancelled)."""
+        self.states.pop(key, None)
+
+    def stats(self) -> dict[str, Any]:
+        """Busy and idle time since the actor (re)started, for the run report."""
+        alive = time.monotonic() - self.born
+        busy = self.counts["busy_s"]
+        return {
+            **self.counts,
+            "busy_s": round(busy, 3),
+            "idle_s": round(max(0.0, alive - busy - self.counts["setup_s"]), 3),
+            "alive_s": round(alive, 3),
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+            "restarted": self.restarted,
+            "open_videos": len(self.states),
+        }
+
+    def teardown(self) -> None:
+        with self.lock:
+            if self.ready:
+                self.analyzer.teardown()
+                self.ready = False
