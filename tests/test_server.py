@@ -9,6 +9,7 @@ here sends a packet off this machine.
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import os
 import re
 import secrets
@@ -27,7 +28,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import missing
+from conftest import missing, need
 from vidscope.errors import InputError
 from vidscope.server.urls import UnsafeURL, UrlPolicy, fetch_media
 from vidscope.timeline.result import Result, overlaps
@@ -448,6 +449,17 @@ def test_exports_say_what_cannot_be_exported(alice: httpx.Client, counter: Path)
     wait_for(alice, job_id)
     as_json = alice.get(f"/v1/jobs/{job_id}/export/json", params={"track": "shots"})
     assert as_json.status_code == 200 and as_json.json()["track"] == "shots"
+    shots = as_json.json()["records"]
+    edl = alice.get(f"/v1/jobs/{job_id}/export/edl")
+    assert edl.status_code == 200 and "FCM: NON-DROP FRAME" in edl.text
+    assert edl.text.count("* FROM CLIP NAME:") == len(shots)
+    table = alice.get(f"/v1/jobs/{job_id}/export/parquet")
+    assert table.headers["content-type"] == "application/vnd.apache.parquet"
+    pq = need("pyarrow.parquet")
+    rows = pq.read_table(io.BytesIO(table.content)).to_pylist()
+    assert [r["start"] for r in rows] == [s["start"] for s in shots]
+    sheet = alice.get(f"/v1/jobs/{job_id}/export/sheet")
+    assert sheet.headers["content-type"] == "image/png" and sheet.content[:4] == b"\x89PNG"
     for fmt, track, message in (
         ("pdf", "shots", "unknown export format 'pdf'"),
         ("vtt", "transcript", "no track 'transcript'"),

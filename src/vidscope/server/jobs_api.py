@@ -30,7 +30,7 @@ from vidscope.server.deps import Owner, Services, ServicesDep
 from vidscope.server.store import Job, Status, new_job_id
 from vidscope.server.uploads import UploadError, receive_upload
 from vidscope.timeline.bundle import read_manifest
-from vidscope.timeline.export import export
+from vidscope.timeline.exports import prepare
 from vidscope.timeline.result import Result, overlaps
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
@@ -459,27 +459,36 @@ def jobs_router() -> APIRouter:
     def export_track(
         job_id: JobId,
         fmt: Annotated[
-            str, PathParam(pattern=r"^[a-z0-9]{1,10}$", description="srt, vtt, txt, json")
+            str,
+            PathParam(
+                pattern=r"^[a-z0-9]{1,10}$",
+                description="srt, vtt, txt, json, otio, edl, csv, parquet, png or jpg",
+            ),
         ],
         services: ServicesDep,
         owner: Owner,
-        track: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "transcript",
+        track: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
     ) -> Response:
-        """A track as subtitles (``srt``, ``vtt``), plain text (``txt``) or JSON (``json``);
-        404 says why a format or track cannot be exported."""
+        """A track in an export format: subtitles, text or JSON (default track: the
+        transcript), an OpenTimelineIO timeline, an EDL, a CSV or Parquet table, or a contact
+        sheet (default track: the shots); 404 says why a format or track cannot be exported."""
         job = _owned(services, job_id, owner)
         _finished_manifest(services, job)
-        out = io.StringIO()
+        out = io.BytesIO()
         bundle = Result(services.config.data_dir / job.result_dir)
         try:
-            export(bundle, track, fmt, out)
+            request = prepare(bundle, track, fmt)
+            request.write(out)
         except UsageError as exc:
             # Some messages name the bundle's directory, which is the server's business.
             raise HTTPException(404, str(exc).replace(f"{bundle.path}: ", "")) from None
+        name = request.format.name
         return Response(
             out.getvalue(),
-            media_type=_EXPORT_TYPES[fmt],
-            headers={"Content-Disposition": f'attachment; filename="{job.id}.{track}.{fmt}"'},
+            media_type=_EXPORT_TYPES[name],
+            headers={
+                "Content-Disposition": f'attachment; filename="{job.id}.{request.track}.{name}"'
+            },
         )
 
     return router
@@ -490,6 +499,12 @@ _EXPORT_TYPES = {
     "vtt": "text/vtt; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
     "json": "application/json",
+    "otio": "application/json",
+    "edl": "text/plain; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+    "png": "image/png",
+    "jpg": "image/jpeg",
 }
 
 

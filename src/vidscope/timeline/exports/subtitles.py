@@ -1,11 +1,12 @@
-"""Exports of text tracks (``transcript``, or any track whose records carry ``text``):
-SubRip (``srt``), WebVTT (``vtt``), plain text (``txt``) and JSON (``json``).
+"""Text exports: SubRip (``srt``), WebVTT (``vtt``), plain text (``txt``) and JSON (``json``).
 
-Records are streamed from the bundle, so a transcript of any length is written with bounded
-memory.  Subtitle cues follow common broadcast limits: a segment longer than 84 characters
-(two lines of 42) or 7 seconds is split at word boundaries into cues of about equal length,
-timed by its words, and cue text is wrapped at 42 characters.  Times stay on the media's own
-clock, as in the bundle.
+Subtitles and text come from any track whose records carry ``text`` (``transcript``,
+``captions``, ``ocr``) or ``caption`` (``shot_captions``); JSON takes any track.  Records are
+streamed from the bundle, so a transcript of any length is written with bounded memory.
+Subtitle cues follow common broadcast limits: a segment longer than 84 characters (two lines
+of 42) or 7 seconds is split at word boundaries into cues of about equal length, timed by its
+words, and cue text is wrapped at 42 characters.  Times stay on the media's own clock, as in
+the bundle.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import math
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import orjson
 
 from vidscope.errors import UsageError
+from vidscope.timeline.exports.common import Record, finished_records
 from vidscope.timeline.result import Result
 
-Record = dict[str, Any]
-FORMATS = ("srt", "vtt", "txt", "json")
+TEXT_FIELDS = ("text", "caption")
+"""Where a record keeps its text, in order of preference."""
 LINE_CHARS = 42
 CUE_CHARS = 2 * LINE_CHARS
 CUE_SECONDS = 7.0
@@ -111,6 +113,7 @@ def _wrap(text: str) -> str:
 
 
 def write_srt(records: Iterable[Record], out: TextIO) -> int:
+    """SubRip cues, numbered from 1."""
     n = 0
     for n, cue in enumerate(cues(records), 1):
         out.write(
@@ -120,6 +123,7 @@ def write_srt(records: Iterable[Record], out: TextIO) -> int:
 
 
 def write_vtt(records: Iterable[Record], out: TextIO) -> int:
+    """A WebVTT file: the header, then one cue per block."""
     out.write("WEBVTT\n\n")
     n = 0
     for cue in cues(records):
@@ -151,40 +155,26 @@ def write_json(records: Iterable[Record], out: TextIO, track: str) -> int:
     return n
 
 
-def _records(result: Result, track: str) -> Iterator[Record]:
-    """The records of a finished track, or a :class:`UsageError` saying why there are none."""
-    entry = result.manifest.get("tracks", {}).get(track)
-    if entry is None:
-        known = ", ".join(result.tracks) or "none"
-        raise UsageError(f"{result.path}: no track {track!r} (finished tracks: {known})")
-    if entry.get("status") != "complete":
-        why = f": {entry['error']}" if entry.get("error") else ""
-        raise UsageError(
-            f"{result.path}: track {track!r} did not finish ({entry.get('status')}{why})"
-        )
-    return result.iter_track(track)
-
-
-_SUBTITLE_WRITERS: dict[str, Callable[[Iterable[Record], TextIO], int]] = {
+_WRITERS: dict[str, Callable[[Iterable[Record], TextIO], int]] = {
     "srt": write_srt,
     "vtt": write_vtt,
     "txt": write_txt,
 }
 
 
-def export(result: Result, track: str, fmt: str, out: TextIO) -> int:
-    """Write ``track`` of ``result`` to ``out`` as ``fmt``; returns the cues/records written.
-
-    Everything that can be wrong with the request is checked before the first byte is written.
-    """
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {fmt!r} (formats: {', '.join(FORMATS)})")
-    records = _records(result, track)
+def prepare(result: Result, track: str, fmt: str) -> Callable[[TextIO], int]:
+    """Check that ``track`` can be written as ``fmt`` and return the writer, which returns
+    the number of cues (``srt``, ``vtt``), lines (``txt``) or records (``json``) written."""
+    records = finished_records(result, track)
     if fmt == "json":
-        return write_json(records, out, track)
+        return lambda out: write_json(records, out, track)
     first = next(records, None)
     if first is None:
-        return _SUBTITLE_WRITERS[fmt]([], out)
-    if "text" not in first:
-        raise UsageError(f"track {track!r} has no text for {fmt}; export it as json")
-    return _SUBTITLE_WRITERS[fmt](itertools.chain([first], records), out)
+        return lambda out: _WRITERS[fmt]([], out)
+    field = next((f for f in TEXT_FIELDS if f in first), None)
+    if field is None:
+        raise UsageError(f"track {track!r} has no text for {fmt}; export it as json or csv")
+    texts = itertools.chain([first], records)
+    if field != "text":
+        texts = ({**r, "text": r.get(field)} for r in texts)
+    return lambda out: _WRITERS[fmt](texts, out)

@@ -1,0 +1,78 @@
+"""Render the report: the page template with its CSS, JavaScript and data inlined, so the one
+file works offline and can be mailed or archived as it is."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vidscope._version import __version__
+from vidscope.errors import VidscopeError
+from vidscope.report.data import build
+from vidscope.timeline.result import Result
+
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
+
+
+def _asset(name: str) -> str:
+    return (files("vidscope.report") / "assets" / name).read_text(encoding="utf-8")
+
+
+def render(data: dict[str, Any]) -> str:
+    """The report page for ``data`` (from :func:`vidscope.report.data.build`)."""
+    # Inside <script> only "</script" or "<!--" could end or derail the block; escaping every
+    # "<" keeps the JSON valid and rules both out.
+    blob = orjson.dumps(data).replace(b"<", b"\\u003c").decode("utf-8")
+    slots = {
+        "title": html.escape(str(data.get("title", ""))),
+        "version": __version__,
+        "css": _asset("report.css"),
+        "js": _asset("report.js"),
+        "data": blob,
+    }
+    # One pass, so text inserted into one slot is never read as another slot.
+    return _SLOT.sub(lambda m: slots[m.group(1)], _asset("report.html"))
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_report` wrote."""
+
+    path: Path
+    size: int
+    note: str | None
+    """Why the report shows keyframes or no picture, when it does."""
+
+
+def write_report(
+    bundle: str | Path, output: str | Path | None = None, *, video: bool = True
+) -> Written:
+    """Write the HTML report of a result bundle (default ``BUNDLE/report.html``).
+
+    ``video=False`` embeds keyframes instead of linking the analysed file.  The page is
+    written beside the target and renamed, so a failed run leaves no partial file.
+
+    Raises:
+        InputError: ``bundle`` is not a result bundle.
+        VidscopeError: the report cannot be written.
+    """
+    result = Result(bundle)
+    target = Path(output) if output is not None else result.path / "report.html"
+    data = build(result, target.parent, video=video)
+    page = render(data).encode("utf-8")
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_bytes(page)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise VidscopeError(f"{target}: cannot write the report ({exc.strerror})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Written(target, len(page), data["media"]["note"])

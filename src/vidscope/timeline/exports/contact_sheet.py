@@ -1,0 +1,133 @@
+"""Contact sheet: one thumbnail per shot in a grid, labelled with the shot's index and start
+timecode, as PNG or JPEG.
+
+Each thumbnail is the frame at the middle of its shot, decoded from the source media named
+in the manifest: seek to the keyframe before it, then decode forward to its time.  The grid
+is 4 columns wide, wider for many shots so the sheet stays about square.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+import av
+
+from vidscope.errors import UsageError
+from vidscope.media.timestamps import TimestampGuesser
+from vidscope.timeline.exports.common import (
+    finished_records,
+    frame_rate,
+    frame_spans,
+    media_file,
+    media_path,
+    optional,
+    timecode,
+)
+from vidscope.timeline.result import Result
+
+THUMB_WIDTH = 320
+COLUMNS = 4
+PAD = 8
+FONT_SIZE = 14
+BACKGROUND = (24, 24, 24)
+INK = (235, 235, 235)
+
+
+def _frames(path: str, times: list[float], slack: float) -> Iterator[Any]:
+    """For each time, the first decoded frame that starts no more than ``slack`` seconds
+    before it (the last frame for a time past the end)."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        for t in times:
+            container.seek(max(0, int(t / tb)), stream=stream, backward=True)
+            # A fresh guesser per seek: the PTS/DTS history before the seek says nothing here.
+            guess = TimestampGuesser()
+            picked = None
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    continue  # a damaged packet; the next keyframe decodes again
+                for vf in frames:
+                    picked = vf
+                    ts = guess(vf.pts, vf.dts)
+                    if ts is not None and float(ts * tb) >= t - slack:
+                        break
+                else:
+                    continue
+                break
+            if picked is None:
+                raise UsageError(f"{path}: no video frame decodes at {t:.3f} s")
+            yield picked
+
+
+def _pixel_aspect(path: str) -> float:
+    """The video's sample aspect ratio (wider than 1 for anamorphic video), which also shows
+    that the file opens before anything is written."""
+    try:
+        with av.open(path) as container:
+            return float(container.streams.video[0].sample_aspect_ratio or 1)
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise UsageError(f"{path}: cannot read its video for a contact sheet ({exc})") from None
+
+
+def prepare(result: Result, track: str, fmt: str) -> Callable[[IO[bytes]], int]:
+    """Check the track, Pillow and the media file; the writer decodes the thumbnails, draws
+    the sheet and returns the number of thumbnails."""
+    image_mod = optional("PIL.Image", fmt)
+    draw_mod = optional("PIL.ImageDraw", fmt)
+    font_mod = optional("PIL.ImageFont", fmt)
+    rate = frame_rate(result.media)
+    shots = [
+        (first, end, r.get("index", i))
+        for i, (first, end, r) in enumerate(frame_spans(finished_records(result, track), rate))
+    ]
+    video = result.media.get("video")
+    if video is None:
+        raise UsageError(f"{result.path}: the media has no video for a contact sheet")
+    path = media_file(result)
+    if path is None:
+        raise UsageError(
+            f"the contact sheet needs the source video, and {media_path(result) or 'none'} "
+            "(the manifest's media.path) is not reachable from here"
+        )
+    if not shots:
+        raise UsageError(f"{result.path}: track {track!r} has no records for a contact sheet")
+
+    rotation = int(video.get("rotation") or 0) % 360
+    width, height = round(int(video["width"]) * _pixel_aspect(str(path))), int(video["height"])
+    if rotation in (90, 270):
+        width, height = height, width
+    thumb = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
+    font = font_mod.load_default(size=FONT_SIZE)
+    label_height = FONT_SIZE + PAD
+    columns = min(len(shots), max(COLUMNS, math.isqrt(len(shots) - 1) + 1))
+    rows = math.ceil(len(shots) / columns)
+    cell = (thumb[0] + PAD, thumb[1] + label_height + PAD)
+
+    def write(out: IO[bytes]) -> int:
+        sheet = image_mod.new("RGB", (columns * cell[0] + PAD, rows * cell[1] + PAD), BACKGROUND)
+        draw = draw_mod.Draw(sheet)
+        middles = [(first + end) / 2 / rate for first, end, _ in shots]
+        for n, (vf, (first, _, index)) in enumerate(
+            zip(_frames(str(path), middles, 0.5 / rate), shots, strict=True)
+        ):
+            image = vf.to_image()
+            if rotation:
+                # The display matrix turns counter-clockwise, as Image.rotate does.
+                image = image.rotate(rotation, expand=True)
+            x = PAD + (n % columns) * cell[0]
+            y = PAD + (n // columns) * cell[1]
+            sheet.paste(image.resize(thumb, image_mod.Resampling.LANCZOS), (x, y))
+            draw.text((x, y + thumb[1] + PAD // 2), f"#{index}  {timecode(first, rate)}", INK, font)
+        if fmt == "jpg":
+            sheet.save(out, format="JPEG", quality=90)
+        else:
+            sheet.save(out, format="PNG")
+        return len(shots)
+
+    return write
