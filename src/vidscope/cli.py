@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vidscope.errors import UsageError, VidscopeError
+
+if TYPE_CHECKING:
+    import rich.table
+    from rich.console import Console
+
+    from vidscope.timeline.result import Result
 
 app = typer.Typer(
     name="vidscope",
@@ -21,8 +26,33 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+class _LazyConsole:
+    """A rich Console built on first use: importing rich is a tenth of a quiet run's start-up,
+    and a quiet run that succeeds prints nothing."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+def Table(*args: Any, **kwargs: Any) -> rich.table.Table:
+    """rich's Table, imported when a command first draws one (see :class:`_LazyConsole`)."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
+
+
+out = _LazyConsole()
+err = _LazyConsole(stderr=True)
 
 MEDIA_SUFFIXES = {
     ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
@@ -60,10 +90,37 @@ def _is_url(text: str) -> bool:
     return urlsplit(text).scheme in ("http", "https")
 
 
-def _expand(inputs: list[str]) -> tuple[list[str], bool]:
-    """Inputs as given, directories expanded to their media files; and whether each input
-    gets its own sub-folder of the output."""
-    expanded: list[str] = []
+def _manifest_rows(path: Path) -> list[tuple[str, str | None]]:
+    """``(input, name)`` rows of a CSV manifest: an ``input`` column (or ``path``/``url``, else
+    the first column) and an optional ``name`` for the bundle folder; relative paths are
+    relative to the manifest."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: cannot read the manifest ({exc})") from None
+    if not rows:
+        raise UsageError(f"{path}: the manifest lists no inputs")
+    columns = list(rows[0])
+    column = next((c for c in ("input", "path", "url") if c in columns), columns[0])
+    out: list[tuple[str, str | None]] = []
+    for n, row in enumerate(rows, 2):
+        item = (row.get(column) or "").strip()
+        if not item:
+            raise UsageError(f"{path}:{n}: no {column!r}")
+        if not _is_url(item) and not Path(item).is_absolute():
+            item = str(path.parent / item)
+        out.append((item, (row.get("name") or "").strip() or None))
+    return out
+
+
+def _expand(inputs: list[str]) -> tuple[list[tuple[str, str | None]], bool]:
+    """Inputs as given, directories expanded to their media files and CSV manifests to their
+    rows, each with the bundle name it asks for; and whether each input gets its own
+    sub-folder of the output."""
+    expanded: list[tuple[str, str | None]] = []
     many = len(inputs) > 1
     for item in inputs:
         path = Path(item)
@@ -72,14 +129,37 @@ def _expand(inputs: list[str]) -> tuple[list[str], bool]:
             files = sorted(p for p in path.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
             if not files:
                 raise UsageError(f"{path}: no media files in this directory")
-            expanded.extend(str(p) for p in files)
+            expanded.extend((str(p), None) for p in files)
+        elif not _is_url(item) and path.suffix.lower() == ".csv" and path.is_file():
+            many = True
+            expanded.extend(_manifest_rows(path))
         else:
-            expanded.append(item)
+            expanded.append((item, None))
     return expanded, many
 
 
+def _jobs(items: list[tuple[str, str | None]], output: Path, many: bool) -> list[tuple[str, Path]]:
+    """``(input, bundle)`` pairs: ``output`` itself for one input, else a distinct
+    ``output/<name>`` per input."""
+    if not many:
+        return [(items[0][0], output)]
+    used: set[str] = set()
+    jobs: list[tuple[str, Path]] = []
+    for item, wanted in items:
+        stem = _safe_name(wanted) if wanted else _stem(item)
+        name, i = stem, 2
+        while name in used:
+            name, i = f"{stem}-{i}", i + 1
+        used.add(name)
+        jobs.append((item, output / name))
+    return jobs
+
+
 def _stem(item: str) -> str:
-    name = Path(urlsplit(item).path).stem if _is_url(item) else Path(item).stem
+    return _safe_name(Path(urlsplit(item).path).stem if _is_url(item) else Path(item).stem)
+
+
+def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "input"
 
 
@@ -125,6 +205,13 @@ def analyze(
         str | None,
         typer.Option(help="OpenAI-compatible server for captions, e.g. http://localhost:8000/v1"),
     ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local (this process) or ray (actors on a Ray cluster)")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001"),
+    ] = None,
     force: Annotated[bool, typer.Option(help="recompute tracks a previous run finished")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     json_events: Annotated[
@@ -135,11 +222,12 @@ def analyze(
 ) -> None:
     """Analyze videos, audio files or URLs into result bundles.
 
-    One input: OUTPUT is its bundle.  Several inputs or a directory: each input gets
-    OUTPUT/<name>/.  Models are loaded once for all inputs.
+    One input: OUTPUT is its bundle.  Several inputs, a directory or a CSV manifest (an
+    `input` column, optional `name`): each input gets OUTPUT/<name>/.  Models are loaded once
+    for all inputs.  A re-run reuses the tracks that already finished.
     """
     from vidscope.config import load_settings
-    from vidscope.engine.engine import Engine
+    from vidscope.engine.executor import make_executor
     from vidscope.engine.progress import make_sink
 
     try:
@@ -149,48 +237,63 @@ def analyze(
             analyzers=names,
             device=device,
             audio_channel=audio_channel,
+            executor=executor or ("ray" if ray_address else None),
             **{
                 "analyzer.transcript.asr_model": asr_model,
                 "vlm.model": vlm_model,
                 "vlm.endpoint": vlm_endpoint,
+                "ray.address": ray_address,
             },
         )
         effective = load_settings(config, overrides)
         kind = "json" if json_events else effective.settings.progress
         sink = make_sink(kind, quiet=quiet)
         items, many = _expand(inputs)
-        engine = Engine(effective.settings, sink=sink)
+        jobs = _jobs(items, output, many)
+        runner = make_executor(effective.settings, sink)
     except VidscopeError as exc:
         raise _fail(exc) from None
     failures: list[VidscopeError] = []
-    used: set[str] = set()
-    with engine:
-        for n, item in enumerate(items):
-            target = output
-            if many:
-                stem = _stem(item)
-                name, i = stem, 2
-                while name in used:
-                    name, i = f"{stem}-{i}", i + 1
-                used.add(name)
-                target = output / name
-            try:
-                result = engine.analyze(item, target, force=force)
-            except VidscopeError as exc:
-                failures.append(exc)
-                err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-                continue
-            except KeyboardInterrupt:
-                err.print("interrupted: the bundle is left incomplete")
-                raise typer.Exit(130) from None
-            if not quiet and not json_events:
-                _print_report(result.report)
-                err.print(
-                    f"[green]{result.status}[/]: {target}"
-                    + (f" ({n + 1}/{len(items)})" if many else "")
-                )
+    with runner:
+        try:
+            for n, outcome in enumerate(runner.analyze_many(jobs, force=force), 1):
+                if outcome.error is not None:
+                    failures.append(outcome.error)
+                    err.print(f"[red]error:[/] {outcome.error}", highlight=False, soft_wrap=True)
+                    continue
+                assert outcome.result is not None
+                if not quiet and not json_events:
+                    _print_report(outcome.result.report)
+                    err.print(
+                        f"[green]{outcome.result.status}[/]: {outcome.output}"
+                        + (f" ({n}/{len(jobs)})" if many else "")
+                    )
+        except KeyboardInterrupt:
+            err.print("interrupted: the bundle is left incomplete")
+            raise typer.Exit(130) from None
+        actors = getattr(runner, "last_report", {}).get("actors")
+        if actors and not quiet and not json_events:
+            _print_actors(actors)
     if failures:
         raise typer.Exit(max(f.exit_code for f in failures))
+
+
+def _print_actors(actors: dict[str, dict[str, Any]]) -> None:
+    """The model actors of a Ray run: where the time went, across every input."""
+    from rich.table import Table
+
+    table = Table(title="model actors", title_justify="left", show_edge=False)
+    for col in ("actor", "videos", "items", "setup s", "busy s", "idle s", "restarted"):
+        table.add_column(col, justify="left" if col == "actor" else "right")
+    for name, a in actors.items():
+        if "error" in a:
+            table.add_row(name, "", "", "", "", "", a["error"])
+            continue
+        table.add_row(
+            name, str(a["videos"]), str(a["items"]), f"{a['setup_s']:.2f}",
+            f"{a['busy_s']:.2f}", f"{a['idle_s']:.2f}", "yes" if a["restarted"] else "",
+        )  # fmt: skip
+    err.print(table)
 
 
 @app.command("analyzers")
@@ -249,7 +352,8 @@ def show(
         list[str] | None, typer.Option("--track", "-t", help="only these tracks")
     ] = None,
 ) -> None:
-    """Print the manifest summary, or the records at a time or in a time range (JSON)."""
+    """Print a summary (shots, speech, languages, sounds, tracks, run report), or the records
+    at a time or in a time range (JSON)."""
     import json
 
     from vidscope.timeline.result import Result
@@ -274,22 +378,90 @@ def show(
             json.dumps({"start": lo, "end": hi, "tracks": result.between(lo, hi, track)}, indent=2)
         )
         return
+    _print_summary(bundle, result)
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.0f}%"
+
+
+def _print_summary(bundle: Path, result: Result) -> None:
+    """The terminal form of what the HTML report's header shows."""
+    from vidscope.timeline.summary import summarize
+
+    s = summarize(result)
     m = result.manifest
     media = m.get("media", {})
-    out.print(f"[bold]{bundle}[/]: {m.get('status')} — {media.get('duration', 0):.2f} s, "
-              f"{media.get('format')}")  # fmt: skip
+    video = media.get("video") or {}
+    minutes, seconds = divmod(s.duration, 60)
+    picture = f", {video['width']}x{video['height']} at {video['fps']:.5g} fps" if video else ""
+    facts = [
+        f"{'no' if s.shots is None else s.shots} shots",
+        "speech " + (_share(s.speech_share) or "not analysed"),
+        "languages " + (", ".join(f"{k} {_share(v)}" for k, v in s.languages) or "none"),
+        "top sounds " + (", ".join(f"{k} {v:.1f} s" for k, v in s.top_events) or "none"),
+    ]
+    out.print(
+        f"[bold]{bundle}[/]: {s.status}, {int(minutes)}:{seconds:04.1f} of {media.get('format')}"
+        + picture,
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(" · ".join(facts), highlight=False, soft_wrap=True)
     table = Table(show_edge=False)
     for col in ("track", "status", "records", "coverage"):
         table.add_column(col)
     for name, entry in m.get("tracks", {}).items():
-        cov = entry.get("coverage")
         table.add_row(
             name, entry.get("status", ""), str(entry.get("records", "")),
-            "" if cov is None else f"{100 * cov:.0f}%",
+            _share(entry.get("coverage")),
         )  # fmt: skip
     out.print(table)
     for name, reason in m.get("skipped", {}).items():
         out.print(f"skipped {name}: {reason}")
+    if not s.stages:
+        return
+    table = Table(title="run report", title_justify="left", show_edge=False)
+    for col in ("stage", "busy s", "RTF", "share of wall", "coverage"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for row in s.stages:
+        rtf = "" if row.rtf is None else f"{row.rtf:.3f}"
+        table.add_row(
+            row.name, f"{row.busy_s:.2f}", rtf, _share(row.share_of_wall), _share(row.coverage)
+        )
+    out.print(table)
+    if s.wall_s is not None:
+        out.print(
+            f"wall {s.wall_s:.2f} s (RTF {s.rtf or 0:.3f}), "
+            f"peak memory {s.peak_rss_mb or 0:.0f} MB",
+            highlight=False,
+        )
+
+
+@app.command()
+def report(
+    bundle: Annotated[Path, typer.Argument(help="a result bundle directory")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="HTML file to write (default: BUNDLE/report.html)"),
+    ] = None,
+    no_video: Annotated[
+        bool,
+        typer.Option(
+            "--no-video", help="embed one keyframe per shot instead of linking the video file"
+        ),
+    ] = False,
+) -> None:
+    """Write one self-contained HTML page: player, timeline of every track, search, run report."""
+    from vidscope.report import write_report
+
+    try:
+        written = write_report(bundle, output, video=not no_video)
+    except VidscopeError as exc:
+        raise _fail(exc) from None
+    err.print(f"wrote {written.path} ({written.size / 1e6:.1f} MB)", highlight=False)
+    if written.note:
+        err.print(f"note: {written.note}", highlight=False)
 
 
 @app.command()
@@ -298,37 +470,38 @@ def export(
     format_: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help="srt, vtt, txt or json (default: -o's suffix, else srt)"
+            "--format",
+            "-f",
+            help="srt, vtt, txt, json, otio, edl, csv, parquet, png or jpg (contact sheet) "
+            "(default: -o's suffix, else srt)",
         ),
     ] = None,
-    track: Annotated[str, typer.Option("--track", "-t", help="track to export")] = "transcript",
+    track: Annotated[
+        str | None,
+        typer.Option(
+            "--track",
+            "-t",
+            help="track to export (default: transcript for srt/vtt/txt/json, else shots)",
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="file to write (default: stdout)")
     ] = None,
 ) -> None:
-    """Export a text track (the transcript by default) as subtitles, plain text or JSON."""
-    from vidscope.timeline.export import FORMATS
-    from vidscope.timeline.export import export as write_export
+    """Export a track as subtitles, text, JSON, an OpenTimelineIO timeline, an EDL, a CSV or
+    Parquet table, or a contact sheet of the shots."""
+    from vidscope.timeline.exports import format_name, prepare
     from vidscope.timeline.result import Result
 
-    suffix = output.suffix.lstrip(".").lower() if output is not None else ""
-    fmt = format_ or (suffix if suffix in FORMATS else "srt")
     try:
-        result = Result(bundle)
-        if output is None:
-            write_export(result, track, fmt, sys.stdout)
-            return
-        # Written beside the target and renamed, so a failed export leaves no partial file.
-        tmp = output.with_name(output.name + ".tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                count = write_export(result, track, fmt, f)
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
+        job = prepare(Result(bundle), track, format_name(format_, output))
+        # A file is written beside the target and renamed, so a failed export leaves no
+        # partial file.
+        count = job.write(output if output is not None else sys.stdout)
     except VidscopeError as exc:
         raise _fail(exc) from None
-    err.print(f"wrote {count} {fmt} entries of {track!r} to {output}")
+    if output is not None:
+        err.print(f"wrote {count} {job.format.name} entries of {job.track!r} to {output}")
 
 
 @app.command()
@@ -400,6 +573,12 @@ _register_server(app)
 
 def main() -> None:
     """Console-script entry point: user errors are one line, never a traceback."""
+    # Nearly everything a run allocates lives until exit (modules, pydantic schemas, analyzers)
+    # and per-frame garbage goes by reference counting, so the cyclic collector mostly walks
+    # the same heap again and again: a tenth of a second of a short clip's run goes to young
+    # collections during start-up and full ones at exit.  Collect young objects less often,
+    # and leave the heap to process exit.
+    gc.set_threshold(10_000)
     try:
         app()
     except VidscopeError as exc:
@@ -417,6 +596,8 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(70)
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":
