@@ -2,7 +2,9 @@
 
 Both use the same detector parameters (threshold 27, min-scene-len 15 frames: the CLI's own
 default is 0.6 s, the library's 15 frames) and run as fresh processes (imports and setup
-included), interleaved, best of N runs; cuts are compared by time.  Usage:
+included), interleaved, best of N runs; cuts are compared by time.  vidscope's bytecode is
+compiled first, as a wheel install does: an editable checkout run with PYTHONDONTWRITEBYTECODE
+would otherwise recompile every changed module on every run.  Usage:
 
     .venv/bin/python bench/bench_shots.py [--runs 3]
 """
@@ -10,12 +12,13 @@ included), interleaved, best of N runs; cuts are compared by time.  Usage:
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import json
 import tempfile
 from pathlib import Path
 
-from common import BIN, MEDIA, table, timed, vidscope
+from common import BIN, MEDIA, ROOT, table, timed, vidscope
 
 CLIPS = [
     "pyscenedetect/testvideo.mp4",
@@ -46,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    compileall.compile_dir(ROOT / "src" / "vidscope", quiet=1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in CLIPS:

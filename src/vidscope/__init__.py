@@ -5,9 +5,37 @@
 >>> result.track("shots")[0]["end"]
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from vidscope._version import __version__
-from vidscope.api import analyze
-from vidscope.engine.engine import Engine
-from vidscope.timeline.result import Result
+
+if TYPE_CHECKING:
+    from vidscope.api import analyze
+    from vidscope.engine.engine import Engine
+    from vidscope.timeline.result import Result
 
 __all__ = ["Engine", "Result", "__version__", "analyze"]
+
+# Resolved on first use (PEP 562): every ``vidscope.*`` import runs this file first, and the
+# command line must not pay for the engine, NumPy and PyAV to print its help or read a bundle.
+_LAZY = {
+    "analyze": "vidscope.api",
+    "Engine": "vidscope.engine.engine",
+    "Result": "vidscope.timeline.result",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vidscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

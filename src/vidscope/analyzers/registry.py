@@ -44,6 +44,12 @@ def _table() -> dict[str, str]:
     return table
 
 
+def _target(name: str) -> str | None:
+    # Built-in names win over plugins, so they resolve without the entry-point scan, which
+    # reads the metadata of every installed distribution.
+    return BUILTIN.get(name) or _table().get(name)
+
+
 def names() -> list[str]:
     """Every known analyzer, built-in first."""
     return list(_table())
@@ -52,7 +58,7 @@ def names() -> list[str]:
 @cache
 def get(name: str) -> type[Analyzer]:
     """The analyzer class for ``name``; :class:`UsageError` for an unknown name."""
-    target = _table().get(name)
+    target = _target(name)
     if target is None:
         raise UsageError(f"unknown analyzer {name!r} (known: {', '.join(names())})")
     module, _, attr = target.partition(":")
@@ -79,8 +85,12 @@ def settings_section(name: str) -> str | None:
         return None
 
 
+def is_known(name: str) -> bool:
+    return _target(name) is not None
+
+
 def check_name(name: str) -> None:
-    if name not in _table():
+    if not is_known(name):
         raise UsageError(f"unknown analyzer {name!r} (known: {', '.join(names())})")
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer
 from vidscope.config import Settings, load_settings
 from vidscope.engine.executor import InputResult
@@ -87,7 +86,9 @@ class Engine:
     def _active(self, media: MediaInfo) -> tuple[list[str], dict[str, str]]:
         active: list[str] = []
         skipped: dict[str, str] = {}
-        producers = registry.producers()
+        # The plan already holds the producer of every track a planned analyzer needs;
+        # registry.producers() would import every analyzer module to find them again.
+        producers = {t: n for n, a in self.analyzers.items() for t in a.output_tracks()}
         for name in self.plan.order:
             analyzer = self.analyzers[name]
             reason = skip_reason(analyzer, media)
