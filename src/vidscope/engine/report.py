@@ -64,8 +64,15 @@ class _Gpu:
         return sum(util) / len(util), sum(mem) / 2**20
 
 
+def _process_peak_rss() -> int:
+    """This process's peak resident memory since it started, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
 class ResourceMonitor:
     """Samples resident memory (this process and its worker processes) in the background."""
+
+    START_DELAY = 0.5
 
     def __init__(self, interval: float = 0.1, gpu: bool = False) -> None:
         self.interval = interval
@@ -100,6 +107,9 @@ class ResourceMonitor:
         return total
 
     def _run(self) -> None:
+        # Importing psutil holds the GIL for tens of milliseconds, a sixth of a short run:
+        # a run that ends within the first interval is measured at exit instead.
+        self._stop.wait(self.START_DELAY)
         while not self._stop.is_set():
             self.peak_rss = max(self.peak_rss, self._rss())
             if self._gpu and self._gpu.handles:
@@ -115,7 +125,12 @@ class ResourceMonitor:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_rss = max(self.peak_rss, self._rss())
+        if self._proc is None:
+            # Never sampled: a run this short has no worker processes worth counting, and the
+            # process's own peak is exact.
+            self.peak_rss = _process_peak_rss()
+        else:
+            self.peak_rss = max(self.peak_rss, self._rss())
 
     def gpu(self) -> dict[str, Any] | None:
         if not self._gpu_util:
@@ -157,7 +172,7 @@ def build_report(
         "media_duration_s": round(duration, 3),
         "rtf": round(wall / duration, 4) if duration else None,
         "peak_rss_mb": round(monitor.peak_rss / 2**20, 1),
-        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "process_peak_rss_mb": round(_process_peak_rss() / 2**20, 1),
         "gpu": monitor.gpu(),
         "stages": analyzers,
         "coverage": {k: round(v, 4) for k, v in coverage.items()},
