@@ -175,6 +175,7 @@ def test_the_server_runs_its_jobs_on_ray(media, tmp_path, local_ray):
                 assert time.monotonic() < deadline, job
                 time.sleep(0.2)
             assert job["status"] == "succeeded", job
+
             def track(name: str) -> list[dict[str, Any]]:
                 lines = client.get(f"/v1/jobs/{job_id}/tracks/{name}").text.splitlines()
                 return [orjson.loads(line) for line in lines]

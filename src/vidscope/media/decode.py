@@ -56,13 +56,13 @@ class DecodeStats:
     warnings: list[str] = field(default_factory=list)
 
 
-def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
+def rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     # The display matrix rotates counter-clockwise; np.rot90 does the same for k > 0.
     k = (rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(image, k)) if k else image
 
 
-def _scaled_size(width: int, height: int, target: int | None, rotation: int) -> tuple[int, int]:
+def scaled_size(width: int, height: int, target: int | None, rotation: int) -> tuple[int, int]:
     """Decode-space (w, h) that becomes ``target`` pixels wide after rotation."""
     if target is None:
         return width, height
@@ -103,7 +103,7 @@ class Decoder:
             rotation = self.media.video.rotation if self.media.video else 0
             if spec.format == "yuv420p":
                 rotation = 0
-            w, h = _scaled_size(frame.width, frame.height, spec.width, rotation)
+            w, h = scaled_size(frame.width, frame.height, spec.width, rotation)
             if (w, h) == (frame.width, frame.height):
                 image = frame.to_ndarray(format=spec.format)
             else:
@@ -113,7 +113,7 @@ class Decoder:
                 image = scaler.reformat(
                     frame, width=w, height=h, format=spec.format, interpolation="AREA"
                 ).to_ndarray()
-            image = _rotate(image, rotation)
+            image = rotate(image, rotation)
             image.flags.writeable = False
             cache[key] = image
         return cache[key]

@@ -14,13 +14,11 @@ from urllib.parse import quote
 import av
 import numpy as np
 
-from vidscope.media.decode import _rotate, _scaled_size
+from vidscope.media.decode import rotate, scaled_size
 from vidscope.media.probe import fingerprint
+from vidscope.media.stills import frames_at
 
 KEYFRAME_WIDTH = 240
-# Seeking costs a decode from the previous keyframe; a target this close ahead is reached
-# faster by decoding on.
-SEEK_AHEAD = 3.0
 
 # What current Chromium and Firefox play: containers by PyAV format name, codecs by
 # decoder name (PyAV reports decoders, e.g. mp3float for MP3).
@@ -72,9 +70,9 @@ def media_url(path: Path, html_dir: Path) -> str:
 
 
 def _jpeg(frame: av.VideoFrame, width: int, rotation: int) -> bytes:
-    w, h = _scaled_size(frame.width, frame.height, width, rotation)
+    w, h = scaled_size(frame.width, frame.height, width, rotation)
     if rotation % 360:
-        rgb = _rotate(frame.reformat(width=w, height=h, format="rgb24").to_ndarray(), rotation)
+        rgb = rotate(frame.reformat(width=w, height=h, format="rgb24").to_ndarray(), rotation)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         w, h = frame.width, frame.height
     # MJPEG needs even dimensions in 4:2:0.
@@ -91,32 +89,13 @@ def _jpeg(frame: av.VideoFrame, width: int, rotation: int) -> bytes:
 def keyframes(
     path: Path, times: Sequence[float], width: int = KEYFRAME_WIDTH, rotation: int = 0
 ) -> list[str]:
-    """JPEG data URIs of the first frames at or after ``times`` (ascending seconds); the last
-    frame stands in for times past the end; empty when no frame decodes.
+    """JPEG data URIs of the frames shown at ``times`` (ascending seconds, see
+    :func:`~vidscope.media.stills.frames_at`); empty when no frame decodes.
 
     Raises:
         av.FFmpegError: the file cannot be read.
     """
-    images: list[str] = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        frames = None
-        last: av.VideoFrame | None = None
-        for target in times:
-            picked = last if last is not None and (last.time or 0) >= target else None
-            if picked is None:
-                if frames is None or last is None or target - (last.time or 0) > SEEK_AHEAD:
-                    container.seek(max(0, int(target / stream.time_base)), stream=stream)
-                    frames = container.decode(stream)
-                for frame in frames:
-                    last = frame
-                    # A frame without a timestamp cannot be placed: take it rather than run on.
-                    if frame.time is None or frame.time >= target:
-                        picked = frame
-                        break
-            if last is None:
-                return []
-            data = _jpeg(picked or last, width, rotation)
-            images.append("data:image/jpeg;base64," + base64.b64encode(data).decode("ascii"))
-    return images
+    return [
+        "data:image/jpeg;base64," + base64.b64encode(_jpeg(frame, width, rotation)).decode("ascii")
+        for frame in frames_at(path, times)
+    ]

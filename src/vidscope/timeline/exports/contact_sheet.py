@@ -2,20 +2,20 @@
 timecode, as PNG or JPEG.
 
 Each thumbnail is the frame at the middle of its shot, decoded from the source media named
-in the manifest: seek to the keyframe before it, then decode forward to its time.  The grid
-is 4 columns wide, wider for many shots so the sheet stays about square.
+in the manifest (:func:`~vidscope.media.stills.frames_at`).  The grid is 4 columns wide,
+wider for many shots so the sheet stays about square.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO
 
 import av
 
 from vidscope.errors import UsageError
-from vidscope.media.timestamps import TimestampGuesser
+from vidscope.media.stills import frames_at
 from vidscope.timeline.exports.common import (
     finished_records,
     frame_rate,
@@ -33,36 +33,6 @@ PAD = 8
 FONT_SIZE = 14
 BACKGROUND = (24, 24, 24)
 INK = (235, 235, 235)
-
-
-def _frames(path: str, times: list[float], slack: float) -> Iterator[Any]:
-    """For each time, the first decoded frame that starts no more than ``slack`` seconds
-    before it (the last frame for a time past the end)."""
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tb = stream.time_base
-        for t in times:
-            container.seek(max(0, int(t / tb)), stream=stream, backward=True)
-            # A fresh guesser per seek: the PTS/DTS history before the seek says nothing here.
-            guess = TimestampGuesser()
-            picked = None
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError:
-                    continue  # a damaged packet; the next keyframe decodes again
-                for vf in frames:
-                    picked = vf
-                    ts = guess(vf.pts, vf.dts)
-                    if ts is not None and float(ts * tb) >= t - slack:
-                        break
-                else:
-                    continue
-                break
-            if picked is None:
-                raise UsageError(f"{path}: no video frame decodes at {t:.3f} s")
-            yield picked
 
 
 def _pixel_aspect(path: str) -> float:
@@ -112,10 +82,14 @@ def prepare(result: Result, track: str, fmt: str) -> Callable[[IO[bytes]], int]:
     def write(out: IO[bytes]) -> int:
         sheet = image_mod.new("RGB", (columns * cell[0] + PAD, rows * cell[1] + PAD), BACKGROUND)
         draw = draw_mod.Draw(sheet)
-        middles = [(first + end) / 2 / rate for first, end, _ in shots]
-        for n, (vf, (first, _, index)) in enumerate(
-            zip(_frames(str(path), middles, 0.5 / rate), shots, strict=True)
-        ):
+        # Half a frame early: the frame nearest the middle, whatever float rounding does to a
+        # middle that falls on a frame's start.
+        times = [(first + end) / 2 / rate - 0.5 / rate for first, end, _ in shots]
+        frames = frames_at(path, times)
+        for n, (first, _, index) in enumerate(shots):
+            vf = next(frames, None)
+            if vf is None:
+                raise UsageError(f"{path}: no video frame decodes for a contact sheet")
             image = vf.to_image()
             if rotation:
                 # The display matrix turns counter-clockwise, as Image.rotate does.
