@@ -31,8 +31,8 @@ class InputResult:
     error: VidscopeError | None = None
 
 
-class Executor(Protocol):
-    """Runs inputs into result bundles with resident analyzers."""
+class Analyzes(Protocol):
+    """One input at a time: what the HTTP server's workers need of an executor."""
 
     def analyze(
         self,
@@ -45,6 +45,12 @@ class Executor(Protocol):
         """One input into the bundle ``output``; raises on unusable input or failed tracks."""
         ...
 
+    def close(self) -> None: ...
+
+
+class Executor(Analyzes, Protocol):
+    """Runs inputs into result bundles with resident analyzers."""
+
     def analyze_many(
         self,
         jobs: Sequence[tuple[str | Path, str | Path]],
@@ -54,8 +60,6 @@ class Executor(Protocol):
     ) -> Iterator[InputResult]:
         """Many ``(source, output)`` pairs; yields each outcome as it finishes."""
         ...
-
-    def close(self) -> None: ...
 
     def __enter__(self) -> Any: ...
 

@@ -13,12 +13,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from vidscope.config import Settings
-from vidscope.engine.executor import make_executor
+from vidscope.engine.executor import Analyzes, make_executor
 from vidscope.engine.progress import ProgressSink
 from vidscope.errors import VidscopeError
 from vidscope.server.config import ServerConfig
@@ -29,25 +29,10 @@ from vidscope.server.urls import UrlPolicy, fetch_media
 log = logging.getLogger("vidscope.server")
 
 
-class AnalysisEngine(Protocol):
-    """What a worker needs of an executor (:class:`vidscope.engine.executor.Executor`)."""
-
-    def analyze(
-        self,
-        source: str | Path,
-        output: str | Path,
-        *,
-        force: bool = False,
-        stop: threading.Event | None = None,
-    ) -> Any: ...
-
-    def close(self) -> None: ...
+EngineFactory = Callable[[Settings, ProgressSink], Analyzes]
 
 
-EngineFactory = Callable[[Settings, ProgressSink], AnalysisEngine]
-
-
-def make_engine(settings: Settings, sink: ProgressSink) -> AnalysisEngine:
+def make_engine(settings: Settings, sink: ProgressSink) -> Analyzes:
     """The executor the job's settings name: this process, or a Ray cluster."""
     return make_executor(settings, sink)
 
@@ -143,7 +128,7 @@ class _Worker:
         self.config = pool.config
         self.store = pool.store
         self.board = pool.board
-        self.engines: OrderedDict[str, AnalysisEngine] = OrderedDict()
+        self.engines: OrderedDict[str, Analyzes] = OrderedDict()
         self.job_id: str | None = None
 
     def sink(self, event: str, **data: Any) -> None:
@@ -172,7 +157,7 @@ class _Worker:
             for engine in self.engines.values():
                 engine.close()
 
-    def engine(self, key: str, settings: dict[str, Any]) -> AnalysisEngine:
+    def engine(self, key: str, settings: dict[str, Any]) -> Analyzes:
         if key in self.engines:
             self.engines.move_to_end(key)
         else:
