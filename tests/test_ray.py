@@ -107,6 +107,99 @@ def test_ray_and_local_executors_write_the_same_tracks(media, tmp_path, local_ra
     assert len(shots) == 4
 
 
+@pytest.fixture(scope="module")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need("torch")
+    need("transformers")
+    from tiny_vlm import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-qwen2-vl"))
+
+
+def _caption_settings(model: Path, **more: Any) -> Any:
+    return load_settings(
+        None,
+        {
+            "analyzers": ["captions"],
+            "vlm.model": str(model),
+            "vlm.max_pixels": 200 * 200,
+            "vlm.max_new_tokens": 24,
+            "analyzer.captions.dedup_threshold": 0.0,
+            **more,
+        },
+    ).settings
+
+
+def test_vlm_captions_on_ray_equal_the_local_ones(media, tmp_path, local_ray, tiny_vlm):
+    settings = _caption_settings(
+        tiny_vlm,
+        **{"vlm.batch_size": 8, "ray.max_videos": 3, "ray.batch_across_videos": True},
+    )
+    source = media("debian/Megamind.avi")
+    with Engine(settings) as engine:
+        alone = engine.analyze(source, tmp_path / "local")
+    with RayExecutor(settings) as executor:
+        outcomes = list(executor.analyze_many([(source, tmp_path / f"v{i}") for i in range(3)]))
+        stats = executor.last_report["actors"]["captions#0"]
+    assert [o.error for o in outcomes] == [None, None, None]
+    # Twelve seconds a video, asked in calls of up to eight: 2 per video, merged or not.
+    assert stats["videos"] == 3 and stats["model"]["requests"] == 6
+    # float32 greedy answers do not depend on which videos shared a batch.
+    expected = [(r["start"], r["text"]) for r in alone.track("captions")]
+    assert len(expected) == 12
+    for i in range(3):
+        got = _tracks(tmp_path / f"v{i}")["captions"]
+        assert [(r["start"], r["text"]) for r in got] == expected
+
+
+def test_videos_finishing_together_share_one_model_call(media, local_ray, tiny_vlm):
+    from vidscope.analyzers.base import Frame
+    from vidscope.engine.ray.actors import AnalyzerActor
+    from vidscope.media.probe import probe
+    from vidscope.media.stills import frames_at
+
+    settings = _caption_settings(tiny_vlm, **{"vlm.batch_size": 64})
+    params = settings.params_for("captions")
+    clip = media("debian/Megamind.avi")
+    info = probe(clip)
+    times = [float(k) for k in range(12)]
+    frames = [
+        Frame(i, t, 1.0, f.to_ndarray(format="rgb24", width=320, height=240))
+        for i, (t, f) in enumerate(zip(times, frames_at(clip, times), strict=True))
+    ]
+    actor = (
+        ray.remote(AnalyzerActor).options(max_concurrency=5).remote("captions", params, "cpu", True)
+    )
+    try:
+        ray.get(actor.setup.remote())
+
+        def feed(key: str) -> None:
+            ray.get(actor.start.remote(key, info, frozenset()))
+            # Twelve frames stay below the batch size: the model is only asked at the end.
+            assert ray.get(actor.process.remote(key, frames)) == []
+
+        feed("alone")
+        ((alone, _),) = ray.get([actor.finish.remote("alone")])
+        for key in "abc":
+            feed(key)
+        # The three finish together: the first call finds the model idle and runs alone, the
+        # other two wait for it and are then asked in one call.
+        together = ray.get([actor.finish.remote(key) for key in "abc"])
+        model = ray.get(actor.stats.remote())["model"]
+    finally:
+        ray.kill(actor)
+    assert model.pop("model_s") > 0
+    assert model == {
+        "requests": 4,
+        "model_calls": 3,
+        "merged_calls": 1,
+        "mean_batch": 16.0,
+        "largest_batch": 24,
+    }
+    for records, _ in together:
+        assert [r["text"] for r in records] == [r["text"] for r in alone]
+
+
 def test_a_killed_model_actor_costs_a_retry_not_a_video(media, tmp_path, local_ray):
     settings = load_settings(
         None, {"analyzers": ["shots", "objects"], "analyzer.objects.fps": 10.0}

@@ -122,6 +122,27 @@ def test_batched_generation_with_left_padding_matches_one_by_one(tiny):
         base.release(config)
 
 
+def test_requests_with_different_token_budgets_share_a_batch(tiny):
+    """Greedy answers do not depend on the longest budget in the batch: each is cut at its
+    own, and equals the answer the request gets alone."""
+    config = BackendConfig(model=str(tiny), endpoint=None, max_pixels=200 * 200)
+    backend = base.acquire(config)
+    try:
+        rng = np.random.default_rng(2)
+        image = rng.integers(0, 256, (96, 128, 3), np.uint8)
+        requests = [VlmRequest.ask(f"caption {i}", [image]) for i in range(3)]
+        budgets = [3, 16, 8]
+        shared = backend._batches(list(zip(requests, budgets, strict=True)), key=8, max_items=8)
+        alone = [
+            backend.generate([r], max_new_tokens=n, batch_size=1)[0]
+            for r, n in zip(requests, budgets, strict=True)
+        ]
+        assert shared == alone
+        assert backend.stats()["largest_batch"] == 3
+    finally:
+        base.release(config)
+
+
 def test_static_seconds_reuse_the_last_caption(media, tiny, tmp_path):
     result = run(
         media("pyscenedetect/testvideo.mp4"),

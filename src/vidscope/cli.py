@@ -283,15 +283,23 @@ def _print_actors(actors: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="model actors", title_justify="left", show_edge=False)
-    for col in ("actor", "videos", "items", "setup s", "busy s", "idle s", "restarted"):
-        table.add_column(col, justify="left" if col == "actor" else "right")
+    columns = ("actor", "videos", "items", "setup s", "busy s", "idle s", "batches")
+    for col in columns:
+        table.add_column(col, justify="left" if col == "actor" else "right", no_wrap=True)
     for name, a in actors.items():
         if "error" in a:
-            table.add_row(name, "", "", "", "", "", a["error"])
+            table.add_row(name, *[""] * (len(columns) - 2), a["error"])
             continue
+        model = a.get("model") or {}
+        # Model calls x their mean size, and how many served several videos at once.
+        batches = (
+            f"{model['model_calls']}x{model['mean_batch']:g}, {model['merged_calls']} shared"
+            if model.get("model_calls")
+            else ""
+        )
         table.add_row(
-            name, str(a["videos"]), str(a["items"]), f"{a['setup_s']:.2f}",
-            f"{a['busy_s']:.2f}", f"{a['idle_s']:.2f}", "yes" if a["restarted"] else "",
+            name + (" (restarted)" if a["restarted"] else ""), str(a["videos"]), str(a["items"]),
+            f"{a['setup_s']:.2f}", f"{a['busy_s']:.2f}", f"{a['idle_s']:.2f}", batches,
         )  # fmt: skip
     err.print(table)
 

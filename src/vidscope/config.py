@@ -57,6 +57,11 @@ class RaySettings(BaseModel):
     retries: int = Field(
         default=2, ge=0, description="re-runs of a video whose worker or actor died"
     )
+    batch_across_videos: bool | None = Field(
+        default=None,
+        description="models that can (VLMs) serve the videos in flight at once, in shared "
+        "batches (default: on with --device cuda, where a bigger batch costs little more)",
+    )
 
 
 class Settings(BaseModel):

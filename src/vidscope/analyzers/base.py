@@ -155,6 +155,10 @@ class Analyzer:
     the other analyzers that name it (e.g. ``vlm``: one backend for all caption analyzers)."""
     needs_video: ClassVar[bool] = False
     needs_audio: ClassVar[bool] = False
+    concurrent_inputs: ClassVar[bool] = False
+    """Whether ``process_batch``/``finish`` may run for several inputs at the same time (an
+    actor serving several videos): the model calls are thread-safe and merge into shared
+    batches, and everything else touches only the input's state."""
     resources: ClassVar[Resources] = Resources()
     Params: ClassVar[type[Params]] = Params
 
@@ -211,6 +215,11 @@ class Analyzer:
 
     def report(self, state: Any) -> dict[str, Any]:
         """Counters for the run report (e.g. model calls saved), read after :meth:`finish`."""
+        return {}
+
+    def model_stats(self) -> dict[str, Any]:
+        """Counters of the resident model across every input (e.g. model calls and batch
+        sizes), for the run report of a model actor."""
         return {}
 
     def teardown(self) -> None:

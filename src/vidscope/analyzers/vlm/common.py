@@ -40,6 +40,7 @@ class VlmAnalyzer(Analyzer):
     settings_section = "vlm"
     dependencies = ("PIL",)
     resources = Resources(gpus=1.0, batch_size=16)
+    concurrent_inputs = True
     Params = VlmParams
 
     def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
@@ -101,6 +102,9 @@ class VlmAnalyzer(Analyzer):
         if self.backend is not None:
             release(self.backend_config)
             self.backend = None
+
+    def model_stats(self) -> dict[str, Any]:
+        return {} if self.backend is None else self.backend.stats()
 
     def fallbacks_since(self, seen: int) -> list[str]:
         """Batch reductions the shared backend made after it had made ``seen``."""

@@ -1,12 +1,16 @@
 """Model actors: one analyzer per actor, its model loaded once, serving every video of a run.
 
 An actor keeps one analyzer state per video it serves, so several videos can stream through
-one resident model.  Its calls are serialised (models are not assumed to be thread-safe); the
-second concurrency slot lets the driver read its statistics while it works.
+one resident model.  For most analyzers its calls are serialised (their models are not assumed
+to be thread-safe) and a spare concurrency slot lets the driver read its statistics while it
+works.  An analyzer with ``concurrent_inputs`` instead gets the videos' calls all at once
+(``concurrent=True``, one slot per video in flight): its model merges them into batches that
+span videos (:mod:`vidscope.models.coalesce`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -27,11 +31,15 @@ class LostState(RuntimeError):
 class AnalyzerActor:
     """An analyzer resident in a Ray actor (see the module docstring)."""
 
-    def __init__(self, name: str, params: dict[str, Any], device: str) -> None:
+    def __init__(self, name: str, params: dict[str, Any], device: str, concurrent: bool) -> None:
         cls = registry.get(name)
         self.analyzer = cls(cls.Params.model_validate(params), device=device)
         self.states: dict[str, Any] = {}
         self.lock = threading.Lock()
+        self.serial = contextlib.nullcontext() if concurrent else self.lock
+        self.counting = threading.Lock()
+        self.active = 0
+        self.busy_since = 0.0
         self.ready = False
         self.born = time.monotonic()
         self.restarted = ray.get_runtime_context().was_current_actor_reconstructed
@@ -46,13 +54,23 @@ class AnalyzerActor:
                 self.counts["setup_s"] = round(time.perf_counter() - t0, 3)
                 self.ready = True
 
-    def _timed(self, fn: Any, *args: Any) -> Any:
-        with self.lock:
-            t0 = time.perf_counter()
+    def _timed(self, fn: Any, *args: Any, items: int = 0) -> Any:
+        """Run one call; busy time counts the wall time during which any call runs."""
+        with self.serial:
+            with self.counting:
+                self.active += 1
+                if self.active == 1:
+                    self.busy_since = time.perf_counter()
             try:
                 return fn(*args)
             finally:
-                self.counts["busy_s"] += time.perf_counter() - t0
+                with self.counting:
+                    self.active -= 1
+                    if self.active == 0:
+                        self.counts["busy_s"] += time.perf_counter() - self.busy_since
+                    if items:
+                        self.counts["calls"] += 1
+                        self.counts["items"] += items
 
     def _state(self, key: str) -> Any:
         if key not in self.states:
@@ -62,14 +80,14 @@ class AnalyzerActor:
     def start(self, key: str, media: MediaInfo, inputs: frozenset[str]) -> None:
         self.setup()
         self.states[key] = self._timed(self.analyzer.start, media, inputs)
-        self.counts["videos"] += 1
+        with self.counting:
+            self.counts["videos"] += 1
 
     def process(self, key: str, items: Sequence[Item]) -> list[Record]:
         state = self._state(key)
-        records = self._timed(lambda: list(self.analyzer.process_batch(state, items)))
-        self.counts["calls"] += 1
-        self.counts["items"] += len(items)
-        return records
+        return self._timed(
+            lambda: list(self.analyzer.process_batch(state, items)), items=len(items)
+        )
 
     def finish(self, key: str) -> tuple[list[Record], dict[str, Any]]:
         state = self._state(key)
@@ -86,9 +104,14 @@ class AnalyzerActor:
     def stats(self) -> dict[str, Any]:
         """Busy and idle time since the actor (re)started, for the run report."""
         alive = time.monotonic() - self.born
-        busy = self.counts["busy_s"]
+        with self.counting:
+            busy = self.counts["busy_s"]
+            if self.active:
+                busy += time.perf_counter() - self.busy_since
+            counts = dict(self.counts)
         return {
-            **self.counts,
+            **counts,
+            "model": self.analyzer.model_stats(),
             "busy_s": round(busy, 3),
             "idle_s": round(max(0.0, alive - busy - self.counts["setup_s"]), 3),
             "alive_s": round(alive, 3),

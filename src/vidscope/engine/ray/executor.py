@@ -98,7 +98,13 @@ class _PoolRegistry:
         self.pools: dict[str, tuple[list[Any], int]] = {}
 
     def acquire(
-        self, key: str, analyzer: Analyzer, device: str, count: int, options: dict[str, Any]
+        self,
+        key: str,
+        analyzer: Analyzer,
+        device: str,
+        concurrent: bool,
+        count: int,
+        options: dict[str, Any],
     ) -> list[Any]:
         with self.lock:
             actors, users = self.pools.get(key, ([], 0))
@@ -106,7 +112,7 @@ class _PoolRegistry:
                 actor_cls = ray.remote(AnalyzerActor)
                 params = analyzer.params.model_dump(mode="json")
                 actors = [
-                    actor_cls.options(**options).remote(analyzer.name, params, device)
+                    actor_cls.options(**options).remote(analyzer.name, params, device, concurrent)
                     for _ in range(count)
                 ]
             self.pools[key] = (actors, users + 1)
@@ -317,17 +323,20 @@ class RayExecutor:
                         f"{name} asks for {gpu} GPU but the Ray cluster has {gpus_free:g} free; "
                         "use --device cpu or a cluster with GPUs"
                     )
+            share = self.settings.ray.batch_across_videos
+            concurrent = analyzer.concurrent_inputs and (cuda if share is None else share)
             options = {
                 "num_cpus": max(0.01, round(analyzer.resources.cpus * scale, 2)),
                 "num_gpus": gpu,
                 "max_restarts": -1,
                 "max_task_retries": 0,
-                "max_concurrency": 2,
+                # A slot per video in flight when their calls run at once, and one for stats.
+                "max_concurrency": self.max_videos + 1 if concurrent else 2,
             }
             # Ray hands each GPU actor its own CUDA_VISIBLE_DEVICES, where it is device 0.
             device = "cuda" if cuda else analyzer.device
-            key = f"{name}-{_identity(analyzer)}-{counts[name]}"
-            pools[name] = _pools.acquire(key, analyzer, device, counts[name], options)
+            key = f"{name}-{_identity(analyzer)}-{counts[name]}-{int(concurrent)}"
+            pools[name] = _pools.acquire(key, analyzer, device, concurrent, counts[name], options)
             self._pool_keys.append(key)
         return pools
 

@@ -17,7 +17,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,6 +165,10 @@ class VlmBackend(ABC):
         self, requests: Sequence[VlmRequest], *, max_new_tokens: int, batch_size: int
     ) -> list[VlmResult]:
         """One result per request, in order (greedy decoding)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters across every caller (e.g. model calls and batch sizes) for the run report."""
+        return {}
 
     @abstractmethod
     def close(self) -> None:

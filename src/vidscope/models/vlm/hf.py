@@ -12,7 +12,9 @@ exactly as the processor would.
 positions follow the attention mask), with the KV cache on and greedy decoding; in float32
 batched and one-by-one runs give the same text (lower precisions may round a near tie the
 other way).  ``max_pixels`` bounds each image's visual tokens, so memory per batch is
-predictable; the model is loaded once and stays resident.
+predictable; the model is loaded once and stays resident.  Calls made at the same time (the
+caption analyzers of a run, or every video a Ray actor serves) are merged into shared batches
+(:mod:`vidscope.models.coalesce`), requests with different token budgets included.
 
 **Out of memory.**  A batch that runs out of GPU memory is split in half and retried, and the
 smaller size is kept for later calls; each reduction is logged and listed in
@@ -23,12 +25,12 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vidscope.errors import ModelError
+from vidscope.models.coalesce import Coalescer
 from vidscope.models.vlm.base import (
     HOW_TO_CONFIGURE,
     BackendConfig,
@@ -75,7 +77,8 @@ class TransformersBackend(VlmBackend):
         from transformers.utils import logging as hf_logging
 
         self._torch = torch
-        self._lock = threading.Lock()
+        # Every generate call goes through here, which also keeps calls one at a time.
+        self._batches: Coalescer[tuple[VlmRequest, int], VlmResult] = Coalescer(self._generate)
         self._limit: int | None = None
         source, local = model_source(config)
         self.device = torch.device(config.device)
@@ -212,47 +215,58 @@ class TransformersBackend(VlmBackend):
         ).to(self.device)
         return {**encoded, **extra}
 
-    def _run(self, requests: Sequence[VlmRequest], max_new_tokens: int) -> list[VlmResult]:
+    def _run(self, requests: Sequence[VlmRequest], budgets: Sequence[int]) -> list[VlmResult]:
+        """One ``generate`` call; each answer is cut at its own request's token budget."""
         inputs = self._inputs(requests)
-        self.generation_config.max_new_tokens = max_new_tokens  # callers hold the lock
+        # Greedy decoding does not look ahead, so a row's first n tokens are the same whatever
+        # the batch's longest budget is: requests with different budgets can share a call.
+        self.generation_config.max_new_tokens = max(budgets)
         with self._torch.inference_mode():
             out = self.model.generate(**inputs, generation_config=self.generation_config)
-        answers = self.tokenizer.batch_decode(
-            out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
-        )
+        start = inputs["input_ids"].shape[1]
+        answers = [
+            self.tokenizer.decode(row[start : start + n], skip_special_tokens=True).strip()
+            for row, n in zip(out, budgets, strict=True)
+        ]
         return [
-            VlmResult(text=a.strip()) if a.strip() else VlmResult(error="the model gave no answer")
-            for a in answers
+            VlmResult(text=a) if a else VlmResult(error="the model gave no answer") for a in answers
         ]
 
     def generate(
         self, requests: Sequence[VlmRequest], *, max_new_tokens: int, batch_size: int
     ) -> list[VlmResult]:
+        return self._batches(
+            [(r, max_new_tokens) for r in requests], key=batch_size, max_items=batch_size
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return self._batches.stats.as_dict()
+
+    def _generate(self, batch_size: int, items: list[tuple[VlmRequest, int]]) -> list[VlmResult]:
+        """The merged requests of every waiting caller, in chunks of at most ``batch_size``
+        (less after running out of memory)."""
         torch = self._torch
         results: list[VlmResult] = []
-        with self._lock:
-            size = min(batch_size, self._limit or batch_size)
-            i = 0
-            while i < len(requests):
-                chunk = requests[i : i + size]
-                try:
-                    results += self._run(chunk, max_new_tokens)
-                except torch.cuda.OutOfMemoryError as exc:
-                    if self.device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    if size > 1:
-                        note = f"out of memory at batch size {size}; continuing with {size // 2}"
-                        log.warning("%s: %s", self.name, note)
-                        self.fallbacks.append(note)
-                        size = self._limit = size // 2
-                        continue
-                    chunk_error = f"out of memory even for one prompt ({_brief(exc)})"
-                    results += [VlmResult(error=chunk_error) for _ in chunk]
-                except (RuntimeError, ValueError) as exc:
-                    results += [
-                        VlmResult(error=f"{type(exc).__name__}: {_brief(exc)}") for _ in chunk
-                    ]
-                i += len(chunk)
+        size = min(batch_size, self._limit or batch_size)
+        i = 0
+        while i < len(items):
+            chunk = items[i : i + size]
+            try:
+                results += self._run([r for r, _ in chunk], [n for _, n in chunk])
+            except torch.cuda.OutOfMemoryError as exc:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if size > 1:
+                    note = f"out of memory at batch size {size}; continuing with {size // 2}"
+                    log.warning("%s: %s", self.name, note)
+                    self.fallbacks.append(note)
+                    size = self._limit = size // 2
+                    continue
+                chunk_error = f"out of memory even for one prompt ({_brief(exc)})"
+                results += [VlmResult(error=chunk_error) for _ in chunk]
+            except (RuntimeError, ValueError) as exc:
+                results += [VlmResult(error=f"{type(exc).__name__}: {_brief(exc)}") for _ in chunk]
+            i += len(chunk)
         return results
 
     def close(self) -> None:
