@@ -220,6 +220,7 @@ class TransformersBackend(VlmBackend):
         inputs = self._inputs(requests)
         # Greedy decoding does not look ahead, so a row's first n tokens are the same whatever
         # the batch's longest budget is: requests with different budgets can share a call.
+        # (Setting the shared config is safe: the coalescer runs one call at a time.)
         self.generation_config.max_new_tokens = max(budgets)
         with self._torch.inference_mode():
             out = self.model.generate(**inputs, generation_config=self.generation_config)
