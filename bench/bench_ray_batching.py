@@ -80,9 +80,7 @@ def run(settings: Any, inputs: list[Path], out: Path) -> tuple[float, dict[str, 
     calls = after["model_calls"] - before["model_calls"]
     requests = after["requests"] - before["requests"]
     merged = after["merged_calls"] - before["merged_calls"]
-    prompts = (
-        after["mean_batch"] * after["model_calls"] - before["mean_batch"] * before["model_calls"]
-    )
+    prompts = after["items"] - before["items"]
     return wall, {
         "requests": requests,
         "model_calls": calls,

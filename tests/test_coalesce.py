@@ -69,6 +69,7 @@ def test_waiting_callers_share_one_call_and_get_their_own_results():
     assert stats == {
         "requests": 4,
         "model_calls": 3,
+        "items": 6,
         "merged_calls": 1,
         "mean_batch": 2.0,
         "largest_batch": 3,

@@ -192,6 +192,7 @@ def test_videos_finishing_together_share_one_model_call(media, local_ray, tiny_v
     assert model == {
         "requests": 4,
         "model_calls": 3,
+        "items": 48,
         "merged_calls": 1,
         "mean_batch": 16.0,
         "largest_batch": 24,

@@ -61,6 +61,7 @@ class CoalescerStats:
         return {
             "requests": self.requests,
             "model_calls": self.calls,
+            "items": self.items,
             "merged_calls": self.merged,
             "mean_batch": round(self.items / self.calls, 2) if self.calls else 0.0,
             "largest_batch": self.largest,
