@@ -20,7 +20,7 @@ import pytest
 from conftest import need
 
 need("rapidocr", reason="the vision extra is not installed")
-need("scenedetect", reason="the shots extra is not installed")
+need("cv2", reason="the shots extra is not installed")
 
 import cv2
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 import vidscope
+from conftest import need
 from synth import make_video
 
 GOLDEN = ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4", "fades.mp4"]
@@ -81,3 +82,58 @@ def test_synthetic_cut_times(tmp_path, shots_of):
     assert len(found) == len(truth)
     for got, want in zip(found, truth, strict=True):
         assert got == pytest.approx(want, abs=1 / 25 + 1e-6)
+
+
+def _detection_frames(path):
+    """(microseconds, downscaled BGR) per frame, converted as the shots analyzer does."""
+    import av
+    import cv2
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate
+        for frame in container.decode(stream):
+            bgr = cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
+            h, w = bgr.shape[:2]
+            small = cv2.resize(bgr, (256, round(h * 256 / w)), interpolation=cv2.INTER_LINEAR)
+            yield round(frame.pts * stream.time_base * 1_000_000), small, rate
+
+
+@pytest.mark.parametrize("name", ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "fades.mp4"])
+def test_detectors_decide_as_pyscenedetect_frame_by_frame(media, name):
+    """Every frame's score, every cut and every fade boundary equal PySceneDetect's own
+    detectors fed the same frames and presentation times."""
+    from fractions import Fraction
+
+    import cv2
+
+    need("scenedetect", reason="PySceneDetect (the reference) is not installed")
+    from scenedetect.common import FrameTimecode, Timecode
+    from scenedetect.detectors import ContentDetector as RefContent
+    from scenedetect.detectors import ThresholdDetector as RefThreshold
+
+    from vidscope.analyzers.shot_detectors import (
+        ContentDetector,
+        FadeDetector,
+        FrameDistance,
+    )
+
+    ref_content, ref_fade = RefContent(), RefThreshold()
+    ours = ours_fade = None
+    ref_cuts, ref_fades, cuts, fades = [], [], [], []
+    for time_us, image, rate in _detection_frames(media(f"pyscenedetect/{name}")):
+        if ours is None:
+            distance = FrameDistance(Fraction(rate))
+            ours = ContentDetector(cv2, distance, 27.0, 15)
+            ours_fade = FadeDetector(cv2, distance, 12, 15)
+        tc = FrameTimecode(Timecode(time_us, Fraction(1, 1_000_000)), fps=Fraction(rate))
+        ref_cuts += [c.seconds for c in ref_content.process_frame(tc, image)]
+        ref_fades += [c.seconds for c in ref_fade.process_frame(tc, image)]
+        cut = ours.process(time_us, image)
+        assert ours.last_score == ref_content._frame_score
+        cuts += [] if cut is None else [cut / 1_000_000]
+        fade = ours_fade.process(time_us, image)
+        fades += [] if fade is None else [fade]
+    assert cuts == ref_cuts
+    assert fades == ref_fades
+    assert cuts or fades

@@ -205,7 +205,7 @@ def test_multilingual_language_per_segment(media, asr):
 
 
 def test_megamind_avi_with_shots_through_engine(media, tmp_path):
-    need("scenedetect", reason="the shots extra is not installed")
+    need("cv2", reason="the shots extra is not installed")
     result = vidscope.analyze(
         media("debian/Megamind.avi"), analyzers=["shots", "transcript"], output=tmp_path
     )

@@ -1,5 +1,5 @@
-"""Shot boundaries: hard cuts (PySceneDetect's ContentDetector) and fades to/from black
-(its ThresholdDetector), on the shared decode.
+"""Shot boundaries: hard cuts (PySceneDetect's ContentDetector algorithm) and fades to/from
+black (its ThresholdDetector), on the shared decode; see :mod:`.shot_detectors`.
 
 Frames are handed over as raw YUV planes and converted and downscaled here as PySceneDetect's
 own pipeline does (BGR, then width / 256 with OpenCV's bilinear resize), so the published
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
 
 from pydantic import Field
 
@@ -29,9 +28,13 @@ from vidscope.analyzers.base import (
     Requirements,
     Resources,
 )
+from vidscope.analyzers.shot_detectors import (
+    MICROSECONDS,
+    ContentDetector,
+    FadeDetector,
+    FrameDistance,
+)
 from vidscope.media.probe import MediaInfo
-
-_MICRO = Fraction(1, 1_000_000)
 
 
 class ShotsParams(Params):
@@ -45,8 +48,8 @@ class ShotsParams(Params):
 @dataclass
 class _State:
     media: MediaInfo
-    content: Any
-    fade: Any | None
+    content: ContentDetector
+    fade: FadeDetector | None
     fps: Fraction
     size: tuple[int, int] | None = None
     first_time: float | None = None
@@ -55,7 +58,6 @@ class _State:
     shot_start: float | None = None
     shot_in: str = "start"
     index: int = 0
-    last_tc: Any = None
 
 
 class ShotsAnalyzer(Analyzer):
@@ -63,9 +65,9 @@ class ShotsAnalyzer(Analyzer):
 
     name = "shots"
     version = "1"
-    description = "shot boundaries: hard cuts and fades (PySceneDetect detectors)"
+    description = "shot boundaries: hard cuts and fades (PySceneDetect's detectors)"
     extra = "shots"
-    dependencies = ("scenedetect", "cv2")
+    dependencies = ("cv2",)
     needs_video = True
     resources = Resources(batch_size=16)
     Params = ShotsParams
@@ -75,27 +77,24 @@ class ShotsAnalyzer(Analyzer):
 
     def setup(self) -> None:
         import cv2
-        from scenedetect.common import FrameTimecode, Timecode
-        from scenedetect.detectors import ContentDetector, ThresholdDetector
 
         # The engine already runs decoding and analyzers side by side; OpenCV's own thread
         # pool on top of that oversubscribes the cores (measured: decoding ran 3x slower).
         cv2.setNumThreads(1)
         self._cv2 = cv2
-        self._tc = (FrameTimecode, Timecode)
-        self._detectors = (ContentDetector, ThresholdDetector)
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        content_cls, fade_cls = self._detectors
         p: ShotsParams = self.params  # type: ignore[assignment]
         assert media.video is not None
+        fps = Fraction(media.video.fps).limit_denominator(100000)
+        distance = FrameDistance(fps)
         return _State(
             media=media,
-            content=content_cls(threshold=p.threshold, min_scene_len=p.min_scene_len),
-            fade=fade_cls(threshold=p.fade_threshold, min_scene_len=p.min_scene_len)
+            content=ContentDetector(self._cv2, distance, p.threshold, p.min_scene_len),
+            fade=FadeDetector(self._cv2, distance, p.fade_threshold, p.min_scene_len)
             if p.detect_fades
             else None,
-            fps=Fraction(media.video.fps).limit_denominator(100000),
+            fps=fps,
         )
 
     def _frame_number(self, state: _State, time: float) -> int:
@@ -109,14 +108,16 @@ class ShotsAnalyzer(Analyzer):
             state.size = (max(1, round(w / factor)), max(1, round(h / factor)))
         if state.size != (image.shape[1], image.shape[0]):
             image = self._cv2.resize(image, state.size, interpolation=self._cv2.INTER_LINEAR)
-        frame_tc, timecode = self._tc
-        tc = frame_tc(timecode(round(frame.time / _MICRO), _MICRO), fps=state.fps)
-        state.last_tc = tc
-        for cut in state.content.process_frame(tc, image):
-            state.boundaries.append((cut.seconds, "cut"))
+        # Frame times are already rounded to the microsecond, so this product is within a
+        # rounding error of an integer (exact, and far cheaper than going through a Fraction).
+        time_us = round(frame.time * MICROSECONDS)
+        cut = state.content.process(time_us, image)
+        if cut is not None:
+            state.boundaries.append((cut / MICROSECONDS, "cut"))
         if state.fade is not None:
-            for cut in state.fade.process_frame(tc, image):
-                state.boundaries.append((cut.seconds, "fade"))
+            fade = state.fade.process(time_us, image)
+            if fade is not None:
+                state.boundaries.append((fade, "fade"))
 
     def _close(self, state: _State, upto: float | None) -> list[Record]:
         """Turn boundaries older than ``upto`` (all, if None) into finished shot records."""
@@ -167,12 +168,6 @@ class ShotsAnalyzer(Analyzer):
     def finish(self, state: _State) -> Iterable[Record]:
         if state.first_time is None:
             return []
-        if state.last_tc is not None:
-            for cut in state.content.post_process(state.last_tc):
-                state.boundaries.append((cut.seconds, "cut"))
-            if state.fade is not None:
-                for cut in state.fade.post_process(state.last_tc):
-                    state.boundaries.append((cut.seconds, "fade"))
         records = self._close(state, None)
         if state.shot_start is not None and state.last_end > state.shot_start:
             records.append(self._shot(state, state.last_end, "end"))
