@@ -65,6 +65,22 @@ def test_one_decode_serves_each_analyzer_its_rate_and_size(media):
     assert gaps.max() < 0.5 + 1 / 29.97 + 1e-6
 
 
+@pytest.mark.parametrize("name", ["debian/Megamind.avi", "pyscenedetect/counter.mp4"])
+def test_yuv420p_frames_are_the_decoded_planes(media, name):
+    """The decoder's own I420 packing (one copy per plane) equals PyAV's to_ndarray."""
+    import av
+
+    path = media(name)
+    spec = FrameSpec(format="yuv420p")
+    ours = [f.image for _, f in Decoder(probe(path), [spec], False)]
+    with av.open(str(path)) as container:
+        theirs = [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.shape == b.shape
+        assert np.array_equal(a, b)
+
+
 def test_audio_is_16k_mono_and_channels_can_be_picked(media):
     info = probe(media("faster-whisper/stereo_diarization.wav"))
     _, mix = load_audio(info)

@@ -7,6 +7,7 @@ It is the local executor: inputs run one after another, the analyzers of each si
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -60,8 +61,10 @@ class Engine:
         self._lock = threading.Lock()
         # Concurrency comes from running analyzers side by side; a BLAS pool per call on top
         # of that only adds thread wake-ups (a 64x513 matmul costs 3 ms with the pool, 0.05 ms
-        # without on two cores).
-        threadpool_limits(limits=1, user_api="blas")
+        # without on two cores).  The CLI sets the variable before NumPy loads; limiting the
+        # pools at run time scans every loaded library (5 ms).
+        if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+            threadpool_limits(limits=1, user_api="blas")
 
     def __enter__(self) -> Engine:
         return self

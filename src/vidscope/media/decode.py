@@ -72,6 +72,30 @@ def scaled_size(width: int, height: int, target: int | None, rotation: int) -> t
     return (out_h, out_w) if rotation in (90, 270) else (out_w, out_h)
 
 
+def _i420(frame: av.VideoFrame) -> np.ndarray | None:
+    """A decoded yuv420p frame as one ``(h * 3 / 2, w)`` I420 array, or None when the frame
+    is stored otherwise.
+
+    PyAV's ``to_ndarray(format="yuv420p")`` copies each plane twice (flattening the padded
+    plane, then concatenating); one copy per plane into the output is 1.5x faster, which
+    matters at every frame of a 1080p stream.
+    """
+    w, h = frame.width, frame.height
+    if frame.format.name != "yuv420p" or w % 2 or h % 2:
+        return None
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    flat = out.reshape(-1)
+    offset = 0
+    sizes = ((w, h), (w // 2, h // 2), (w // 2, h // 2))
+    for plane, (pw, ph) in zip(frame.planes, sizes, strict=True):
+        if plane.line_size < pw:
+            return None
+        rows = np.frombuffer(plane, np.uint8)[: ph * plane.line_size]
+        flat[offset : offset + pw * ph].reshape(ph, pw)[...] = rows.reshape(ph, -1)[:, :pw]
+        offset += pw * ph
+    return out
+
+
 class Decoder:
     """Iterate ``(spec, Frame)`` and ``(None, AudioChunk)`` pairs from one pass over the file."""
 
@@ -105,7 +129,9 @@ class Decoder:
                 rotation = 0
             w, h = scaled_size(frame.width, frame.height, spec.width, rotation)
             if (w, h) == (frame.width, frame.height):
-                image = frame.to_ndarray(format=spec.format)
+                image = _i420(frame) if spec.format == "yuv420p" else None
+                if image is None:
+                    image = frame.to_ndarray(format=spec.format)
             else:
                 # One long-lived reformatter per output shape keeps its swscale context;
                 # to_ndarray(width=...) builds a new one per call and is several times slower.

@@ -1,6 +1,7 @@
-"""``vidscope serve`` and ``vidscope keys add|list|revoke``."""
+"""``vidscope serve`` and ``vidscope keys add|list|revoke``.
 
-from __future__ import annotations
+No postponed annotations, as in :mod:`vidscope.cli` (typer resolves them on every command).
+"""
 
 import ipaddress
 import logging
