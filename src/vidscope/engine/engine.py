@@ -14,8 +14,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from threadpoolctl import threadpool_limits
-
 from vidscope.analyzers.base import Analyzer
 from vidscope.config import Settings, load_settings
 from vidscope.engine.executor import InputResult
@@ -64,6 +62,8 @@ class Engine:
         # without on two cores).  The CLI sets the variable before NumPy loads; limiting the
         # pools at run time scans every loaded library (5 ms).
         if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+            from threadpoolctl import threadpool_limits
+
             threadpool_limits(limits=1, user_api="blas")
 
     def __enter__(self) -> Engine:
