@@ -88,9 +88,9 @@ def _i420(frame: av.VideoFrame) -> np.ndarray | None:
     offset = 0
     sizes = ((w, h), (w // 2, h // 2), (w // 2, h // 2))
     for plane, (pw, ph) in zip(frame.planes, sizes, strict=True):
-        if plane.line_size < pw:
-            return None
         rows = np.frombuffer(plane, np.uint8)[: ph * plane.line_size]
+        if plane.line_size < pw or rows.size < ph * plane.line_size:
+            return None
         flat[offset : offset + pw * ph].reshape(ph, pw)[...] = rows.reshape(ph, -1)[:, :pw]
         offset += pw * ph
     return out
