@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import itertools
 import json
 import shutil
 import statistics
@@ -31,6 +30,7 @@ import av
 import orjson
 
 from common import BIN, MEDIA, ROOT, table, timed, vidscope
+from loop_media import looped_packets
 from vidscope.report import write_report
 
 ANALYZERS = [
@@ -57,31 +57,10 @@ KEYSTROKES = """async (query) => {
 }"""
 
 
-def _packets(
-    src: Path, kind: str, seconds: float, tag: int
-) -> Iterator[tuple[float, int, av.Packet]]:
-    """``(time, tag, packet)`` for the packets of ``src``'s first ``kind`` stream, repeated
-    for ``seconds``, with shifted timestamps, in decoding order."""
-    with av.open(str(src)) as probe:
-        # A copy starts where the previous one ends, start offset included.
-        clip = ((probe.start_time or 0) + probe.duration) / av.time_base
-    for copy in itertools.count():
-        with av.open(str(src)) as inp:
-            stream = getattr(inp.streams, kind)[0]
-            for packet in inp.demux(stream):
-                if packet.dts is None and packet.pts is None:
-                    continue
-                offset = round(copy * clip / packet.time_base)
-                if packet.pts is not None:
-                    packet.pts += offset
-                if packet.dts is not None:
-                    packet.dts += offset
-                ts = float(
-                    (packet.dts if packet.dts is not None else packet.pts) * packet.time_base
-                )
-                if ts >= seconds:
-                    return
-                yield ts, tag, packet
+def _tagged(k: int, src: Path, kind: str, seconds: float) -> Iterator[tuple[float, int, av.Packet]]:
+    """``src``'s looped packets of one kind, tagged with the source's position ``k``."""
+    for ts, _, packet in looped_packets(src, [kind], seconds):
+        yield ts, k, packet
 
 
 def make_input(dst: Path, seconds: float) -> None:
@@ -95,7 +74,7 @@ def make_input(dst: Path, seconds: float) -> None:
         for src, kind in sources:
             with av.open(str(src)) as inp:
                 streams.append(out.add_stream_from_template(getattr(inp.streams, kind)[0]))
-        feeds = [_packets(src, kind, seconds, k) for k, (src, kind) in enumerate(sources)]
+        feeds = [_tagged(k, src, kind, seconds) for k, (src, kind) in enumerate(sources)]
         for _, k, packet in heapq.merge(*feeds, key=lambda item: item[0]):
             packet.stream = streams[k]
             out.mux(packet)
