@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -23,6 +25,31 @@ def scene_frame(colour: tuple[int, int, int], i: int, w: int, h: int, seed: int)
     return img
 
 
+def h264_stream(out: Any, fps: int, size: tuple[int, int], crf: int = 23) -> Any:
+    """A fast H.264 (yuv420p) video stream added to the open container ``out``."""
+    stream = out.add_stream("libx264", rate=fps)
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"preset": "ultrafast", "crf": str(crf)}
+    return stream
+
+
+def encode_frames(
+    out: Any, stream: Any, images: Iterable[np.ndarray], fps: int, fmt: str = "rgb24"
+) -> int:
+    """Encode ``images`` at ``fps`` into ``stream`` of ``out`` and flush it; return the count."""
+    n = 0
+    for image in images:
+        frame = av.VideoFrame.from_ndarray(image, format=fmt)
+        frame.pts, frame.time_base = n, Fraction(1, fps)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        n += 1
+    for packet in stream.encode():
+        out.mux(packet)
+    return n
+
+
 def make_video(
     path: Path,
     scene_seconds: list[float],
@@ -34,32 +61,21 @@ def make_video(
 ) -> list[float]:
     """Write an H.264 MP4 whose scenes change abruptly; return the cut times in seconds."""
     w, h = size
-    cuts: list[float] = []
+    counts = [round(seconds * fps) for seconds in scene_seconds]
+    cuts = [sum(counts[:k]) / fps for k in range(1, len(counts))]
+    images = (
+        scene_frame(PALETTE[k % len(PALETTE)], n, w, h, k)
+        for n, k in enumerate(k for k, count in enumerate(counts) for _ in range(count))
+    )
     with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "23"}
+        vs = h264_stream(out, fps, size)
         if rotate:
             vs.metadata["rotate"] = str(rotate)
         a_stream = None
         if tone_hz is not None:
             a_stream = out.add_stream("aac", rate=44100)
             a_stream.layout = "mono"
-        n = 0
-        for k, seconds in enumerate(scene_seconds):
-            if k:
-                cuts.append(n / fps)
-            for _ in range(round(seconds * fps)):
-                frame = av.VideoFrame.from_ndarray(
-                    scene_frame(PALETTE[k % len(PALETTE)], n, w, h, k), format="rgb24"
-                )
-                frame.pts = n
-                frame.time_base = Fraction(1, fps)
-                for packet in vs.encode(frame):
-                    out.mux(packet)
-                n += 1
-        for packet in vs.encode():
-            out.mux(packet)
+        n = encode_frames(out, vs, images, fps)
         if a_stream is not None:
             total = n / fps
             t = np.arange(int(total * 44100)) / 44100

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import need
+from synth import encode_frames, h264_stream
 
 need("rapidocr", reason="the vision extra is not installed")
 need("cv2", reason="the shots extra is not installed")
@@ -54,26 +54,20 @@ def words(text: str) -> str:
 def caption_video(path: Path, seconds: float, scenes, captions) -> Path:
     """Plain-colour scenes ``[(start, bgr)]`` with ``[(text, start, end, (x, y))]`` drawn on."""
     w, h = SIZE
+
+    def image(t: float) -> np.ndarray:
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = [c for start, c in scenes if start <= t][-1]
+        for text, start, end, origin in captions:
+            if start <= t < end:
+                cv2.putText(img, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 4)
+        return img
+
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
-        for n in range(round(seconds * FPS)):
-            t = n / FPS
-            colour = [c for start, c in scenes if start <= t][-1]
-            image = np.empty((h, w, 3), np.uint8)
-            image[:] = colour
-            for text, start, end, origin in captions:
-                if start <= t < end:
-                    cv2.putText(
-                        image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 4
-                    )
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts, frame.time_base = n, Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        stream = h264_stream(out, FPS, SIZE, crf=18)
+        encode_frames(
+            out, stream, (image(n / FPS) for n in range(round(seconds * FPS))), FPS, "bgr24"
+        )
     return path
 
 

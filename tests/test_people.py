@@ -17,7 +17,6 @@ import statistics
 import sys
 import time
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -26,7 +25,7 @@ import pytest
 
 import vidscope
 from conftest import missing
-from synth import make_video
+from synth import encode_frames, h264_stream, make_video
 from vidscope.analyzers import registry
 from vidscope.analyzers.people import runtime
 from vidscope.analyzers.people.faces import (
@@ -67,15 +66,9 @@ def megamind(engine, media, tmp_path_factory):
 def _write_black(path: Path, size: tuple[int, int], seconds: float = 1.0, fps: int = 10) -> Path:
     w, h = size
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for n in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(np.zeros((h, w, 3), np.uint8), format="rgb24")
-            frame.pts, frame.time_base = n, Fraction(1, fps)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        stream = h264_stream(out, fps, size)
+        black = np.zeros((h, w, 3), np.uint8)
+        encode_frames(out, stream, (black for _ in range(round(seconds * fps))), fps)
     return path
 
 
