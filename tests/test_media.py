@@ -81,6 +81,23 @@ def test_yuv420p_frames_are_the_decoded_planes(media, name):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("threads", [0, 2])
+def test_threaded_decoding_gives_the_same_frames_and_times(media, threads):
+    """FFmpeg's frame threading (what ``decode_threads`` turns on) changes nothing in what the
+    analyzers receive, on a variable-frame-rate H.264 clip with dropped frames."""
+    info = probe(media("pyscenedetect/goldeneye-vfr-drop3.mp4"))
+    spec = FrameSpec(width=320, format="gray")
+
+    def frames(n: int) -> list:
+        return [f for _, f in Decoder(info, [spec], False, threads=n)]
+
+    single, threaded = frames(1), frames(threads)
+    assert len(single) == len(threaded) == 160
+    for a, b in zip(single, threaded, strict=True):
+        assert (a.index, a.time, a.duration) == (b.index, b.time, b.duration)
+        assert np.array_equal(a.image, b.image)
+
+
 def test_audio_is_16k_mono_and_channels_can_be_picked(media):
     info = probe(media("faster-whisper/stereo_diarization.wav"))
     _, mix = load_audio(info)

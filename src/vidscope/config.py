@@ -82,6 +82,12 @@ class Settings(BaseModel):
     ray: RaySettings = Field(default_factory=RaySettings, description="the Ray executor")
     cache_dir: Path = Field(default_factory=_default_cache, description="downloads and models")
     queue_size: int = Field(default=16, ge=1, description="items buffered per analyzer queue")
+    decode_threads: int = Field(
+        default=0,
+        ge=0,
+        description="FFmpeg threads decoding the video; 0 = the cores left free by the "
+        "analyzers that read frames or audio (at least 1)",
+    )
     max_download_mb: int = Field(default=4096, ge=1, description="largest URL download")
     progress: Literal["auto", "rich", "plain", "json", "none"] = "auto"
     isolation: dict[str, Literal["thread", "process"]] = Field(

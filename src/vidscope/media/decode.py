@@ -97,7 +97,11 @@ def _i420(frame: av.VideoFrame) -> np.ndarray | None:
 
 
 class Decoder:
-    """Iterate ``(spec, Frame)`` and ``(None, AudioChunk)`` pairs from one pass over the file."""
+    """Iterate ``(spec, Frame)`` and ``(None, AudioChunk)`` pairs from one pass over the file.
+
+    ``threads`` is FFmpeg's video decoding thread count: 0 lets FFmpeg choose, 1 decodes on
+    the iterating thread only.
+    """
 
     def __init__(
         self,
@@ -108,6 +112,7 @@ class Decoder:
         audio_channel: AudioChannel = "mix",
         chunk_seconds: float = 1.0,
         start: float | None = None,
+        threads: int = 0,
         stop: threading.Event | None = None,
     ) -> None:
         self.media = media
@@ -115,6 +120,7 @@ class Decoder:
         self.want_audio = want_audio and media.audio is not None
         self.audio_channel = audio_channel
         self.chunk = round(chunk_seconds * SAMPLE_RATE)
+        self.threads = threads
         self.stop = stop or threading.Event()
         self.stats = DecodeStats()
         self._scalers: dict[tuple[int | None, str], VideoReformatter] = {}
@@ -167,7 +173,9 @@ class Decoder:
             vstream = container.streams.video[0] if self.specs else None
             astream = container.streams.audio[0] if self.want_audio else None
             if vstream is not None:
-                vstream.thread_type = "AUTO"
+                if self.threads != 1:
+                    vstream.codec_context.thread_type = "AUTO"
+                    vstream.codec_context.thread_count = self.threads
                 streams.append(vstream)
             if astream is not None:
                 streams.append(astream)
