@@ -10,8 +10,6 @@ import itertools
 import json
 import math
 import statistics
-import subprocess
-import sys
 import wave
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,9 +19,6 @@ import numpy as np
 import pytest
 
 from conftest import need
-
-need("librosa", reason="the audio extra is not installed")
-
 from vidscope.analyzers.audio_class import (
     LABELS,
     AudioClassAnalyzer,
@@ -403,11 +398,3 @@ def test_contract_and_params() -> None:
         AudioFeaturesParams(n_fft=256, hop_length=512)
     with pytest.raises(ValueError):
         AudioClassParams(silence_threshold=-50)
-
-
-def test_importing_the_modules_does_not_load_librosa() -> None:
-    code = (
-        "import sys, vidscope.analyzers.audio_features, vidscope.analyzers.audio_class;"
-        "sys.exit('librosa' in sys.modules)"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

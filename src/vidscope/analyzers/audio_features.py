@@ -1,4 +1,5 @@
-"""Per-second audio descriptors (MFCC, spectral shape, loudness, chroma, tempo) with librosa.
+"""Per-second audio descriptors (MFCC, spectral shape, loudness, chroma, tempo), defined as
+librosa defines them and computed with NumPy (``audio_dsp`` says why).
 
 One record per 1-second chunk of the 16 kHz mono audio::
 
@@ -18,13 +19,9 @@ zero-crossing rate are computed on the chunk's own samples.
 The STFT magnitude is computed once per chunk and every spectral feature is derived from it.
 The tempo comes from a rolling onset-strength envelope of the last ``tempo_window`` seconds
 (bounded memory whatever the media length): one autocorrelation of the whole window is handed
-to ``librosa.feature.tempo`` as a one-column tempogram.  On the frozen-bubble music tracks
+to librosa's tempo estimator as a one-column tempogram.  On the frozen-bubble music tracks
 this agrees with ``librosa.feature.tempo(onset_envelope=window)`` (same bin) on 80-90 % of
 the seconds, with the same median, for ~0.2 ms instead of ~4-15 ms per second.
-
-librosa compiles its eagerly typed numba kernels when ``librosa.feature`` is first imported
-(about 15 s once per environment, then read from numba's on-disk cache in 1-2 s); ``setup()``
-pays that.  Nothing on the per-chunk path triggers numba compilation.
 """
 
 from __future__ import annotations
@@ -37,6 +34,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
+from vidscope.analyzers import audio_dsp as dsp
 from vidscope.analyzers.base import (
     Analyzer,
     AudioChunk,
@@ -89,16 +87,14 @@ class AudioFeaturesState:
 
 @dataclass(frozen=True)
 class _Banks:
-    """Window and filter banks, built once in ``setup()`` instead of on every chunk.
-
-    The mel bank is kept sparse: a dense 64x513 product goes through multi-threaded OpenBLAS,
-    whose thread wake-up cost ~3 ms per call on a 2-vCPU machine (more than all the rest of
-    the chunk's work), while the sparse product is single-threaded and ~50x cheaper.
-    """
+    """Window, filter banks and bin frequencies, built once in ``setup()`` instead of on every
+    chunk."""
 
     window: np.ndarray
-    mel: Any  # scipy.sparse.csr_array
+    mel: np.ndarray
     chroma: np.ndarray
+    dct: np.ndarray
+    freq: np.ndarray
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -149,10 +145,8 @@ def magnitude_spectrogram(framed: np.ndarray, window: np.ndarray, hop: int) -> n
     per-call validation and block bookkeeping, which cost ten times the FFT itself on
     one-second chunks.
     """
-    import scipy.fft
-
     frames = np.lib.stride_tricks.sliding_window_view(framed, len(window))[::hop]
-    return np.abs(scipy.fft.rfft(frames * window, axis=1)).T
+    return np.abs(np.fft.rfft(frames * window, axis=1)).T
 
 
 def cv(values: np.ndarray) -> float:
@@ -165,10 +159,8 @@ def autocorrelation_tempogram(onset: np.ndarray, max_lag: int) -> np.ndarray:
     """One tempogram column for the whole window: Hann-windowed, max-normalised
     autocorrelation of the onset envelope (what ``librosa.feature.tempogram`` computes per
     frame, done once per window because the per-frame version costs ~15 ms per second)."""
-    import librosa
-
     windowed = onset * np.hanning(len(onset)).astype(onset.dtype)
-    ac = librosa.autocorrelate(windowed, max_size=max_lag)
+    ac = dsp.autocorrelate(windowed, max_lag)
     peak = float(np.max(np.abs(ac)))
     return (ac / peak if peak > 0 else ac)[:, None]
 
@@ -180,15 +172,13 @@ def pulse_clarity(
     envelope at a beat period between ``min_bpm`` and ``max_bpm``, normalised to lag 0 and
     corrected for the shrinking overlap.  Music with a beat scores 0.3-0.9; speech, whose
     syllables come irregularly, stays below ~0.3."""
-    import librosa
-
     fps = SAMPLE_RATE / hop
     n = len(onset)
     lo, hi = int(fps * 60.0 / max_bpm), min(int(fps * 60.0 / min_bpm), n // 2)
     x = onset.astype(np.float64) - float(np.mean(onset))
     if hi <= lo:
         return 0.0
-    ac = librosa.autocorrelate(x, max_size=hi)
+    ac = dsp.autocorrelate(x, hi)
     if ac[0] <= 1e-12:
         return 0.0
     ac = ac / ac[0] / (1.0 - np.arange(hi) / n)
@@ -200,8 +190,6 @@ def estimate_tempo(
 ) -> tuple[float | None, float | None]:
     """``(bpm, pulse_clarity)`` of the rolling window; ``(None, None)`` when it is too short
     or too quiet to tell."""
-    import librosa
-
     fps = SAMPLE_RATE / p.hop_length
     if len(onset) < p.tempo_min_seconds * fps or not np.any(onset > 0):
         return None, None
@@ -210,7 +198,7 @@ def estimate_tempo(
         return None, None
     # Lags up to half the window: longer ones overlap too little to mean anything.
     tg = autocorrelation_tempogram(onset, max(4, len(onset) // 2))
-    bpm = float(librosa.feature.tempo(tg=tg, sr=SAMPLE_RATE, hop_length=p.hop_length)[0])
+    bpm = dsp.tempo_from_tempogram(tg[:, 0], SAMPLE_RATE, p.hop_length)
     if not (math.isfinite(bpm) and bpm > 0):
         return None, None
     return bpm, pulse_clarity(onset, p.hop_length)
@@ -226,20 +214,17 @@ def chunk_features(
     record fields (unrounded) and the chunk's log-mel spectrogram and frame powers, which
     the caller needs for the onset envelope and the tempo window.
     """
-    import librosa
-
-    sr = SAMPLE_RATE
     S = magnitude_spectrogram(framed, banks.window, p.hop_length)
     power = S**2
-    log_mel = librosa.power_to_db(banks.mel @ power, amin=_AMIN, top_db=None)
-    mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=N_MFCC)
-    centroid = librosa.feature.spectral_centroid(S=S, sr=sr, n_fft=p.n_fft)[0]
-    rolloff = librosa.feature.spectral_rolloff(S=S, sr=sr, n_fft=p.n_fft)[0]
-    bandwidth = librosa.feature.spectral_bandwidth(S=S, sr=sr, n_fft=p.n_fft)[0]
-    flatness = librosa.feature.spectral_flatness(S=S, amin=_AMIN)[0]
-    frame_rms = librosa.feature.rms(S=S, frame_length=p.n_fft)[0]
+    log_mel = dsp.power_to_db(banks.mel @ power, _AMIN)
+    mfcc = banks.dct @ log_mel
+    centroid = dsp.spectral_centroid(S, banks.freq)
+    rolloff = dsp.spectral_rolloff(S, banks.freq)
+    bandwidth = dsp.spectral_bandwidth(S, banks.freq, centroid)
+    flatness = dsp.spectral_flatness(S, _AMIN)
+    frame_rms = dsp.frame_rms(S, p.n_fft)
     # Per-frame max normalisation, as chroma_stft does; silent frames stay all-zero.
-    chroma = librosa.util.normalize(banks.chroma @ power, norm=np.inf, axis=0)
+    chroma = dsp.normalize_columns(banks.chroma @ power, np.inf)
 
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
     signs = np.signbit(samples)
@@ -262,13 +247,9 @@ def chunk_features(
 
 def onset_envelope(log_mel: np.ndarray, prev: np.ndarray | None, hop: int) -> np.ndarray:
     """Onset strength of one chunk, continued from the previous chunk's last log-mel frame."""
-    import librosa
-
     S = log_mel if prev is None else np.concatenate([prev, log_mel], axis=1)
-    env = librosa.onset.onset_strength(
-        S=S, sr=SAMPLE_RATE, hop_length=hop, lag=1, max_size=1, center=False
-    )
-    # With a previous frame, the first value is librosa's padding, not this chunk's onset.
+    env = dsp.onset_strength(S)
+    # With a previous frame, the first value is the padding, not this chunk's onset.
     return (env if prev is None else env[1:]).astype(np.float32)
 
 
@@ -311,9 +292,7 @@ class AudioFeaturesAnalyzer(Analyzer):
 
     name = "audio_features"
     version = "1"
-    description = "per-second MFCC, spectral shape, loudness, chroma and tempo (librosa)"
-    extra = "audio"
-    dependencies = ("librosa",)
+    description = "per-second MFCC, spectral shape, loudness, chroma and tempo"
     needs_audio = True
     per_second = ("audio_features",)
     Params = AudioFeaturesParams
@@ -326,23 +305,16 @@ class AudioFeaturesAnalyzer(Analyzer):
         return Requirements(audio=True)
 
     def setup(self) -> None:
-        # librosa loads its submodules lazily, and loading them compiles (or reads from
-        # numba's cache) typed numba kernels: do it here, not inside the first chunk.
-        import librosa
-        import librosa.feature
-        import librosa.onset
-        import scipy.signal
-        import scipy.sparse
-
         p: AudioFeaturesParams = self.params  # type: ignore[assignment]
-        mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=p.n_fft, n_mels=p.n_mels)
         self._banks = _Banks(
-            window=scipy.signal.get_window("hann", p.n_fft, fftbins=True).astype(np.float32),
-            mel=scipy.sparse.csr_array(mel),
-            # tuning=0: estimating the tuning per second would be slow and noisy.
-            chroma=librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=p.n_fft, tuning=0.0),
+            window=dsp.hann(p.n_fft),
+            mel=dsp.mel_filters(SAMPLE_RATE, p.n_fft, p.n_mels),
+            # Tuned to A440: estimating the tuning per second would be slow and noisy.
+            chroma=dsp.chroma_filters(SAMPLE_RATE, p.n_fft),
+            dct=dsp.dct_matrix(N_MFCC, p.n_mels),
+            freq=dsp.fft_frequencies(SAMPLE_RATE, p.n_fft),
         )
-        # One synthetic pass so that the remaining first-call costs land here as well.
+        # One synthetic pass so that first-call costs (FFT plans) land here as well.
         noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32)
         framed, _, _ = frame_grid(np.zeros(0, np.float32), noise, p.n_fft, p.hop_length)
         _, log_mel, power = chunk_features(noise, framed, self._banks, p)
