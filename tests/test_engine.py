@@ -100,6 +100,35 @@ def test_rerun_reuses_finished_tracks(media, tmp_path):
         settings={"analyzer.visual_stats.fps": 3},
     )
     assert third.report["reused_tracks"] == ["shots"]
+    assert third.report["kept_tracks"] == ["pacing"]
+
+
+def test_later_runs_add_tracks_and_drop_what_was_derived_from_a_changed_track(media, tmp_path):
+    out = tmp_path / "b"
+    clip = media("debian/Megamind.avi")
+    vidscope.analyze(clip, ["shots", "visual_stats"], out)
+    # A later run with other analyzers adds its tracks; the earlier ones stay in the bundle
+    # and feed the new ones (pacing reads the shots of the first run).
+    second = vidscope.analyze(clip, ["pacing"], out)
+    assert second.complete
+    assert set(second.manifest["tracks"]) == {"shots", "visual_stats", "pacing"}
+    assert second.report["reused_tracks"] == ["shots"]
+    assert second.report["kept_tracks"] == ["visual_stats"]
+    assert set(second.report["stages"]) == {"decode", "pacing"}
+    assert len(second.track("visual_stats")) == 12
+    # Shots computed differently: pacing, derived from them, is recomputed even though its
+    # own settings did not change; visual_stats does not depend on them and stays.
+    t40 = {"analyzer.shots.threshold": 40}
+    third = vidscope.analyze(clip, ["shots", "pacing"], out, settings=t40)
+    assert third.report["reused_tracks"] == []
+    assert {"shots", "pacing"} <= set(third.report["stages"])
+    assert third.report["kept_tracks"] == ["visual_stats"]
+    assert third.manifest["tracks"]["shots"]["params"]["threshold"] == 40
+    assert third.manifest["tracks"]["pacing"]["inputs"] == ["shots"]
+    # A later run that changes shots again without pacing drops the now stale pacing track.
+    fourth = vidscope.analyze(clip, ["shots"], out)
+    assert set(fourth.manifest["tracks"]) == {"shots", "visual_stats"}
+    assert not (fourth.manifest["tracks"].keys() & {"pacing"})
 
 
 def test_interrupted_bundle_is_not_complete(media, tmp_path):

@@ -54,7 +54,9 @@ class Engine:
         self.plan = make_plan(self.settings)
         self.analyzers = self.plan.instantiate(self.settings)
         self.sink = sink
-        self.graph = StreamGraph(self.settings.queue_size, self.settings.audio_channel)
+        self.graph = StreamGraph(
+            self.settings.queue_size, self.settings.audio_channel, self.settings.decode_threads
+        )
         self._workers: dict[str, Worker] = {}
         self._lock = threading.Lock()
         # Concurrency comes from running analyzers side by side; a BLAS pool per call on top
@@ -106,26 +108,57 @@ class Engine:
                 skipped[name] = reason
         return active, skipped
 
-    def _reusable(self, output: Path, media: MediaInfo, names: list[str]) -> dict[str, dict]:
-        """Tracks of a previous run on the same media with the same analyzer version/params."""
+    def _inputs(self, name: str, available: set[str]) -> list[str]:
+        """The tracks analyzer ``name`` consumes when ``available`` tracks exist."""
+        req = self.analyzers[name].requirements()
+        return [t for t in (*req.tracks, *req.optional_tracks) if t in available]
+
+    def _earlier_tracks(
+        self, output: Path, media: MediaInfo, active: list[str], force: bool
+    ) -> dict[str, dict]:
+        """Finished tracks of an earlier run on the same media that this run takes as they are.
+
+        A planned analyzer's tracks are reused when its version, parameters, model and input
+        tracks are unchanged (and not ``force``); tracks of analyzers this run does not plan
+        stay in the bundle.  Either way only while every track they were derived from is
+        taken too: a track computed from a track this run recomputes is dropped.
+        """
         previous = read_manifest(output)
         if not previous or previous.get("media", {}).get("fingerprint") != media.fingerprint:
             return {}
-        reusable: dict[str, dict] = {}
-        for name in names:
-            analyzer = self.analyzers[name]
-            identity = _track_identity(analyzer)
-            entries = [previous.get("tracks", {}).get(t) for t in analyzer.output_tracks()]
-            if all(
-                e is not None
-                and e.get("status") == "complete"
-                and all(e.get(k) == v for k, v in identity.items())
-                and (output / e["path"]).exists()
-                for e in entries
-            ):
-                for track, entry in zip(analyzer.output_tracks(), entries, strict=True):
-                    reusable[track] = {**entry, "reused": True}
-        return reusable
+        earlier = {
+            t: e
+            for t, e in previous.get("tracks", {}).items()
+            if e.get("status") == "complete" and "inputs" in e and (output / e["path"]).exists()
+        }
+        owner = {t: n for n in active for t in self.analyzers[n].output_tracks()}
+        available = set(owner) | set(earlier)
+
+        def same(track: str, entry: dict) -> bool:
+            name = owner[track]
+            identity = _track_identity(self.analyzers[name])
+            return all(entry.get(k) == v for k, v in identity.items()) and sorted(
+                entry["inputs"]
+            ) == sorted(self._inputs(name, available))
+
+        taken = {t: e for t, e in earlier.items() if t not in owner or (not force and same(t, e))}
+        while True:
+            drop = {t for t, e in taken.items() if any(i not in taken for i in e["inputs"])}
+            # An analyzer's tracks are reused together or recomputed together.
+            drop |= {
+                t
+                for t in taken
+                if t in owner
+                and any(o not in taken for o in self.analyzers[owner[t]].output_tracks())
+            }
+            if not drop:
+                break
+            for t in drop:
+                del taken[t]
+        return {
+            t: {**e, "reused": True} if t in owner else {**e, "kept": True}
+            for t, e in taken.items()
+        }
 
     def analyze_many(
         self,
@@ -174,9 +207,9 @@ class Engine:
         )
         media = probe(src.path)
         active, skipped = self._active(media)
-        reusable = {} if force else self._reusable(output, media, active)
+        taken = self._earlier_tracks(output, media, active, force)
         reused_names = [
-            n for n in active if all(t in reusable for t in self.analyzers[n].output_tracks())
+            n for n in active if all(t in taken for t in self.analyzers[n].output_tracks())
         ]
         to_run = [n for n in active if n not in reused_names]
 
@@ -193,7 +226,7 @@ class Engine:
                     "device": self.settings.device,
                     "audio_channel": self.settings.audio_channel,
                 },
-                "tracks": {t: e for t, e in reusable.items()},
+                "tracks": dict(taken),
             },
         )
         self.sink(
@@ -207,9 +240,10 @@ class Engine:
         )
         writers: dict[str, dict[str, TrackWriter]] = {}
         per_second: dict[str, TrackWriter] = {}
+        available = set(taken) | {t for n in to_run for t in self.analyzers[n].output_tracks()}
         for name in to_run:
             analyzer = self.analyzers[name]
-            identity = _track_identity(analyzer)
+            identity = {**_track_identity(analyzer), "inputs": self._inputs(name, available)}
             writers[name] = {}
             for track in analyzer.output_tracks():
                 writers[name][track] = bundle.open_track(track, identity)
@@ -247,7 +281,7 @@ class Engine:
             runnable = {n: self.analyzers[n] for n in to_run if n in workers}
             for name, error in setup_errors.items():
                 on_track_done(name, f"setup failed: {error}", StageStats())
-            reused_paths = {t: output / e["path"] for t, e in reusable.items()}
+            reused_paths = {t: output / e["path"] for t, e in taken.items()}
             outcome = self.graph.run(
                 media,
                 runnable,
@@ -276,7 +310,8 @@ class Engine:
                 # Model loading happens once per engine and overlaps with decoding: the first
                 # input pays it, later ones do not.
                 "setup_s": round(max((st.setup for st in outcome.stages.values()), default=0), 3),
-                "reused_tracks": sorted(reusable),
+                "reused_tracks": sorted(t for t, e in taken.items() if e.get("reused")),
+                "kept_tracks": sorted(t for t, e in taken.items() if e.get("kept")),
             },
         )
         if stop.is_set():
