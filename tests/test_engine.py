@@ -129,6 +129,10 @@ def test_later_runs_add_tracks_and_drop_what_was_derived_from_a_changed_track(me
     fourth = vidscope.analyze(clip, ["shots"], out)
     assert set(fourth.manifest["tracks"]) == {"shots", "visual_stats"}
     assert not (fourth.manifest["tracks"].keys() & {"pacing"})
+    # Each run says what it did with a track: visual_stats, kept twice, is now reused.
+    fifth = vidscope.analyze(clip, ["visual_stats"], out)
+    assert fifth.report["reused_tracks"] == ["visual_stats"]
+    assert fifth.report["kept_tracks"] == ["shots"]
 
 
 def test_interrupted_bundle_is_not_complete(media, tmp_path):

@@ -155,6 +155,10 @@ class Engine:
                 break
             for t in drop:
                 del taken[t]
+        # The flags say what this run did with a track, not what an earlier run did.
+        taken = {
+            t: {k: v for k, v in e.items() if k not in ("reused", "kept")} for t, e in taken.items()
+        }
         return {
             t: {**e, "reused": True} if t in owner else {**e, "kept": True}
             for t, e in taken.items()
