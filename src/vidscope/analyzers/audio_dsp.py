@@ -107,16 +107,18 @@ def power_to_db(S: np.ndarray, amin: float) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(amin, S))
 
 
-def spectral_centroid(S: np.ndarray, freq: np.ndarray) -> np.ndarray:
-    """Magnitude-weighted mean frequency per frame (``librosa.feature.spectral_centroid``)."""
-    return np.sum(freq[:, None] * normalize_columns(S, 1), axis=0)
+def spectral_centroid(shares: np.ndarray, freq: np.ndarray) -> np.ndarray:
+    """Magnitude-weighted mean frequency per frame, from ``shares``, the magnitude spectrum
+    with each column normalised to sum 1 (``normalize_columns(S, 1)``); as
+    ``librosa.feature.spectral_centroid(S=S)``."""
+    return np.sum(freq[:, None] * shares, axis=0)
 
 
-def spectral_bandwidth(S: np.ndarray, freq: np.ndarray, centroid: np.ndarray) -> np.ndarray:
-    """Magnitude-weighted standard deviation around the centroid per frame
-    (``librosa.feature.spectral_bandwidth``, p=2)."""
+def spectral_bandwidth(shares: np.ndarray, freq: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+    """Magnitude-weighted standard deviation around the centroid per frame, from the same
+    ``shares`` (``librosa.feature.spectral_bandwidth(S=S)``, p=2)."""
     deviation = np.abs(freq[:, None] - centroid[None, :])
-    return np.sum(normalize_columns(S, 1) * deviation**2, axis=0) ** 0.5
+    return np.sum(shares * deviation**2, axis=0) ** 0.5
 
 
 def spectral_rolloff(S: np.ndarray, freq: np.ndarray, share: float = 0.85) -> np.ndarray:
@@ -126,21 +128,20 @@ def spectral_rolloff(S: np.ndarray, freq: np.ndarray, share: float = 0.85) -> np
     return freq[np.argmax(total >= share * total[-1], axis=0)]
 
 
-def spectral_flatness(S: np.ndarray, amin: float) -> np.ndarray:
-    """Geometric over arithmetic mean of the power spectrum per frame
-    (``librosa.feature.spectral_flatness``)."""
-    power = np.maximum(amin, S**2)
+def spectral_flatness(power: np.ndarray, amin: float) -> np.ndarray:
+    """Geometric over arithmetic mean of the power spectrum ``S**2`` per frame
+    (``librosa.feature.spectral_flatness(S=S)``)."""
+    power = np.maximum(amin, power)
     return np.exp(np.mean(np.log(power), axis=0)) / np.mean(power, axis=0)
 
 
-def frame_rms(S: np.ndarray, n_fft: int) -> np.ndarray:
-    """Per-frame RMS from the magnitude spectrum by Parseval (``librosa.feature.rms(S=S)``):
+def frame_rms(power: np.ndarray, n_fft: int) -> np.ndarray:
+    """Per-frame RMS from the power spectrum ``S**2`` by Parseval (``librosa.feature.rms(S=S)``):
     the DC and Nyquist bins appear once in an rFFT, every other bin stands for two."""
-    x = S**2
-    x[0] *= 0.5
+    total = 2 * np.sum(power, axis=0) - power[0]
     if n_fft % 2 == 0:
-        x[-1] *= 0.5
-    return np.sqrt(2 * np.sum(x, axis=0) / n_fft**2)
+        total -= power[-1]
+    return np.sqrt(total / n_fft**2)
 
 
 def onset_strength(log_mel: np.ndarray) -> np.ndarray:

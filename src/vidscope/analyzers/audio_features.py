@@ -162,7 +162,7 @@ def autocorrelation_tempogram(onset: np.ndarray, max_lag: int) -> np.ndarray:
     windowed = onset * np.hanning(len(onset)).astype(onset.dtype)
     ac = dsp.autocorrelate(windowed, max_lag)
     peak = float(np.max(np.abs(ac)))
-    return (ac / peak if peak > 0 else ac)[:, None]
+    return ac / peak if peak > 0 else ac
 
 
 def pulse_clarity(
@@ -198,7 +198,7 @@ def estimate_tempo(
         return None, None
     # Lags up to half the window: longer ones overlap too little to mean anything.
     tg = autocorrelation_tempogram(onset, max(4, len(onset) // 2))
-    bpm = dsp.tempo_from_tempogram(tg[:, 0], SAMPLE_RATE, p.hop_length)
+    bpm = dsp.tempo_from_tempogram(tg, SAMPLE_RATE, p.hop_length)
     if not (math.isfinite(bpm) and bpm > 0):
         return None, None
     return bpm, pulse_clarity(onset, p.hop_length)
@@ -218,11 +218,12 @@ def chunk_features(
     power = S**2
     log_mel = dsp.power_to_db(banks.mel @ power, _AMIN)
     mfcc = banks.dct @ log_mel
-    centroid = dsp.spectral_centroid(S, banks.freq)
+    shares = dsp.normalize_columns(S, 1)
+    centroid = dsp.spectral_centroid(shares, banks.freq)
     rolloff = dsp.spectral_rolloff(S, banks.freq)
-    bandwidth = dsp.spectral_bandwidth(S, banks.freq, centroid)
-    flatness = dsp.spectral_flatness(S, _AMIN)
-    frame_rms = dsp.frame_rms(S, p.n_fft)
+    bandwidth = dsp.spectral_bandwidth(shares, banks.freq, centroid)
+    flatness = dsp.spectral_flatness(power, _AMIN)
+    frame_rms = dsp.frame_rms(power, p.n_fft)
     # Per-frame max normalisation, as chroma_stft does; silent frames stay all-zero.
     chroma = dsp.normalize_columns(banks.chroma @ power, np.inf)
 

@@ -156,11 +156,11 @@ class Engine:
             for t in drop:
                 del taken[t]
         # The flags say what this run did with a track, not what an earlier run did.
-        taken = {
-            t: {k: v for k, v in e.items() if k not in ("reused", "kept")} for t, e in taken.items()
-        }
         return {
-            t: {**e, "reused": True} if t in owner else {**e, "kept": True}
+            t: {
+                **{k: v for k, v in e.items() if k not in ("reused", "kept")},
+                "reused" if t in owner else "kept": True,
+            }
             for t, e in taken.items()
         }
 
