@@ -109,3 +109,21 @@ def make_wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int =
         for packet in st.encode():
             out.mux(packet)
     return path
+
+
+def make_mp2(path: Path, rate: int, layout: str, seconds: float, hz: float) -> Path:
+    """Write an MPEG-1 Layer II file holding a sine tone."""
+    channels = 2 if layout == "stereo" else 1
+    n = int(rate * seconds)
+    pcm = (0.3 * np.sin(2 * np.pi * hz * np.arange(n) / rate) * 32767).astype(np.int16)
+    interleaved = np.ascontiguousarray(np.repeat(pcm[None], channels, 0).T.reshape(1, -1))
+    with av.open(str(path), "w", format="mp2") as out:
+        st = out.add_stream("mp2", rate=rate)
+        st.layout = layout
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
+        frame.sample_rate = rate
+        for packet in st.encode(frame):
+            out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    return path

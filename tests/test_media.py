@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import av
 import numpy as np
 import pytest
 
-from synth import make_video, make_wav
+from synth import make_mp2, make_video, make_wav
 from vidscope.analyzers.base import AudioChunk, FrameSpec
 from vidscope.errors import InputError
 from vidscope.media.decode import Decoder, load_audio
@@ -116,6 +117,41 @@ def test_six_channel_and_8k_audio_decode(tmp_path):
         assert len(samples) == pytest.approx(seconds * 16000, abs=200)
         chunk_times = [c.time for _, c in Decoder(probe(path), [], True)]
         assert chunk_times == [0.0]
+
+
+def test_audio_does_not_depend_on_how_it_is_cut(media):
+    # Frames are gathered and resampled about once per chunk; the samples must be exactly
+    # those of resampling each codec frame as it comes, whatever the chunk length.
+    info = probe(media("faster-whisper/multilingual.mp3"))
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+    frame_by_frame = []
+    with av.open(info.path) as container:
+        for frame in container.decode(audio=0):
+            frame_by_frame += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+    frame_by_frame += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
+    reference = np.concatenate(frame_by_frame)
+    one_second = np.concatenate([c.samples for _, c in Decoder(info, [], True)])
+    _, thirty_seconds = load_audio(info)
+    assert np.array_equal(one_second, reference)
+    assert np.array_equal(thirty_seconds, reference)
+
+
+def test_audio_that_changes_rate_and_channels_mid_stream(tmp_path):
+    # Concatenated MPEG audio: one second of 440 Hz stereo at 48 kHz, then one second of
+    # 880 Hz mono at 32 kHz.  Both halves arrive, in order, at their times.
+    first = make_mp2(tmp_path / "a.mp2", 48000, "stereo", 1.0, 440.0)
+    second = make_mp2(tmp_path / "b.mp2", 32000, "mono", 1.0, 880.0)
+    joined = tmp_path / "joined.mp2"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    start, samples = load_audio(probe(joined))
+    assert start == 0.0
+    assert len(samples) / 16000 == pytest.approx(2.0, abs=0.1)
+
+    def pitch(part: np.ndarray) -> float:
+        return float(np.argmax(np.abs(np.fft.rfft(part)))) * 16000 / len(part)
+
+    assert pitch(samples[2000:14000]) == pytest.approx(440, abs=5)
+    assert pitch(samples[20000:30000]) == pytest.approx(880, abs=5)
 
 
 @pytest.mark.parametrize(

@@ -208,6 +208,10 @@ class StreamGraph:
                             return
             except (av.error.FFmpegError, OSError) as exc:
                 decode_info["error"] = f"decoding failed: {exc}"
+            except Exception as exc:
+                # Anything else is a stream the decoder could not follow: the tracks fed so
+                # far are incomplete and must not be marked complete.
+                decode_info["error"] = f"decoding failed: {type(exc).__name__}: {exc}"
             finally:
                 decode_info["warnings"] = decoder.stats.warnings
                 for node in decode_nodes:

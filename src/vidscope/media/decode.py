@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
 import av
@@ -94,6 +95,107 @@ def _i420(frame: av.VideoFrame) -> np.ndarray | None:
         flat[offset : offset + pw * ph].reshape(ph, pw)[...] = rows.reshape(ph, -1)[:, :pw]
         offset += pw * ph
     return out
+
+
+def _seconds(time_base: Fraction) -> Callable[[int], float]:
+    """``ticks -> seconds`` for a time base; the integer product and true division round
+    exactly as ``float(ticks * time_base)`` does, without building a Fraction per frame."""
+    num, den = time_base.numerator, time_base.denominator
+    return lambda ticks: ticks * num / den
+
+
+class _AudioAssembler:
+    """Decoded audio frames in, fixed-size 16 kHz float32 chunks on the media clock out.
+
+    Frames are gathered in an ``AudioFifo`` and resampled about once per output chunk instead
+    of once per codec frame (32 ms for AC3): swresample's output does not depend on how its
+    input is cut (checked sample for sample), and each call spends its time in Python holding
+    the GIL that the analyzers are waiting for.  A gap in the input timestamps (a skipped
+    damaged packet) becomes silence, so later audio keeps its true time.
+    """
+
+    def __init__(
+        self,
+        resampler: Callable[[], av.AudioResampler],
+        samples: Callable[[av.AudioFrame], np.ndarray],
+        chunk: int,
+        origin: float,
+        seconds: Callable[[int], float],
+    ) -> None:
+        self._new_resampler = resampler
+        self._resampler = resampler()
+        self._samples = samples
+        self._chunk = chunk
+        self._origin = origin
+        self._seconds = seconds
+        self._fifo = av.AudioFifo()
+        self._shape: tuple[str, int, int] | None = None
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
+        self._emitted = 0
+        self.t0: float | None = None
+        self._next_in: float | None = None
+
+    def _push(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._pending.append(samples.astype(np.float32, copy=False))
+            self._pending_n += len(samples)
+
+    def _resample(self, frame: av.AudioFrame | None) -> None:
+        for out in self._resampler.resample(frame):
+            self._push(self._samples(out))
+
+    def _drain(self) -> None:
+        if self._fifo.samples:
+            self._resample(self._fifo.read())
+
+    def _chunks(self, final: bool = False) -> Iterator[AudioChunk]:
+        assert self.t0 is not None
+        while self._pending_n >= self._chunk or (final and self._pending_n):
+            buf = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+            n = min(self._chunk, len(buf))
+            yield AudioChunk(self.t0 + self._emitted / SAMPLE_RATE, buf[:n].copy())
+            self._emitted += n
+            rest = buf[n:]
+            self._pending, self._pending_n = ([rest], len(rest)) if len(rest) else ([], 0)
+
+    def add(self, frame: av.AudioFrame) -> Iterator[AudioChunk]:
+        """Take one decoded frame; yields the chunks that are complete."""
+        rate = frame.sample_rate or SAMPLE_RATE
+        t_in = self._seconds(frame.pts) if frame.pts is not None else self._next_in
+        if self.t0 is None:
+            self.t0 = self._next_in = t_in if t_in is not None else self._origin
+        if t_in is not None and self._next_in is not None and t_in - self._next_in > 0.05:
+            self._drain()
+            self._push(np.zeros(int((t_in - self._next_in) * SAMPLE_RATE), np.float32))
+        self._next_in = (t_in if t_in is not None else self._next_in or 0.0) + (
+            frame.samples / rate
+        )
+        shape = (frame.format.name, frame.layout.nb_channels, rate)
+        if shape != self._shape:
+            # The stream switched sample format, channels or rate (concatenated MPEG audio, a
+            # broadcast recording going from 5.1 to stereo).  Neither the FIFO nor the
+            # resampler may see mixed frames (PyAV's FIFO does not check the channel count
+            # and overruns its buffer), so finish what came before and start over.
+            if self._shape is not None:
+                self._drain()
+                self._resample(None)
+                self._fifo, self._resampler = av.AudioFifo(), self._new_resampler()
+            self._shape = shape
+        # The FIFO checks that timestamps are contiguous; gaps are handled above.
+        frame.pts = None
+        self._fifo.write(frame)
+        if self._fifo.samples * SAMPLE_RATE >= self._chunk * rate:
+            self._drain()
+            yield from self._chunks()
+
+    def close(self) -> Iterator[AudioChunk]:
+        """Flush the FIFO and the resampler; yields the last chunks (the final one shorter)."""
+        if self.t0 is None:
+            return
+        self._drain()
+        self._resample(None)
+        yield from self._chunks(final=True)
 
 
 class Decoder:
@@ -184,31 +286,19 @@ class Decoder:
             clocks = [FrameClock(spec.fps, self._origin) for spec in self.specs]
             vguess = TimestampGuesser()
             nominal = 1.0 / media.video.fps if media.video and media.video.fps else 0.04
+            vseconds = _seconds(vstream.time_base) if vstream is not None else None
             index = 0
-            resampler = self._resampler() if astream is not None else None
-            pending: list[np.ndarray] = []
-            pending_n = 0
-            audio_t0: float | None = None
-            emitted = 0
-            next_in: float | None = None
-
-            def chunks(final: bool = False) -> Iterator[AudioChunk]:
-                nonlocal pending, pending_n, emitted
-                while pending_n >= self.chunk or (final and pending_n):
-                    buf = np.concatenate(pending) if len(pending) > 1 else pending[0]
-                    n = min(self.chunk, len(buf))
-                    assert audio_t0 is not None
-                    yield AudioChunk(audio_t0 + emitted / SAMPLE_RATE, buf[:n].copy())
-                    emitted += n
-                    rest = buf[n:]
-                    pending, pending_n = ([rest], len(rest)) if len(rest) else ([], 0)
-
-            def push(samples: np.ndarray) -> None:
-                nonlocal pending_n
-                if len(samples):
-                    pending.append(samples.astype(np.float32, copy=False))
-                    pending_n += len(samples)
-
+            audio = (
+                _AudioAssembler(
+                    self._resampler,
+                    self._samples,
+                    self.chunk,
+                    self._origin,
+                    _seconds(astream.time_base),
+                )
+                if astream is not None
+                else None
+            )
             for packet in container.demux(*streams):
                 if self.stop.is_set():
                     return
@@ -218,11 +308,11 @@ class Decoder:
                     self.stats.damaged_packets += 1
                     continue
                 if packet.stream is vstream:
-                    tb = vstream.time_base
+                    assert vseconds is not None
                     for vf in frames:
                         ts = vguess(vf.pts, vf.dts)
-                        time = float(ts * tb) if ts is not None else self._origin + index * nominal
-                        dur = float(vf.duration * tb) if vf.duration else nominal
+                        time = vseconds(ts) if ts is not None else self._origin + index * nominal
+                        dur = vseconds(vf.duration) if vf.duration else nominal
                         cache: dict = {}
                         for spec, clock in zip(self.specs, clocks, strict=True):
                             if clock.due(time):
@@ -230,25 +320,11 @@ class Decoder:
                                 yield spec, Frame(index, round(time, 6), dur, image)
                         index += 1
                 elif packet.stream is astream:
-                    assert resampler is not None
+                    assert audio is not None
                     for af in frames:
-                        t_in = float(af.pts * af.time_base) if af.pts is not None else next_in
-                        if audio_t0 is None:
-                            audio_t0 = t_in if t_in is not None else self._origin
-                            next_in = audio_t0
-                        if t_in is not None and next_in is not None and t_in - next_in > 0.05:
-                            # A gap (skipped damaged packet): keep later audio at its true time.
-                            push(np.zeros(int((t_in - next_in) * SAMPLE_RATE), np.float32))
-                        next_in = (t_in if t_in is not None else next_in or 0.0) + (
-                            af.samples / (af.sample_rate or SAMPLE_RATE)
-                        )
-                        for out in resampler.resample(af):
-                            push(self._samples(out))
-                        yield from ((None, c) for c in chunks())
-            if resampler is not None and audio_t0 is not None:
-                for out in resampler.resample(None):
-                    push(self._samples(out))
-                yield from ((None, c) for c in chunks(final=True))
+                        yield from ((None, c) for c in audio.add(af))
+            if audio is not None:
+                yield from ((None, c) for c in audio.close())
             if self.stats.damaged_packets:
                 self.stats.warnings.append(
                     f"skipped {self.stats.damaged_packets} damaged packet(s) while decoding"
