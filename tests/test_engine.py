@@ -10,7 +10,7 @@ import vidscope
 from synth import make_video
 from vidscope.config import load_settings
 from vidscope.engine.engine import Engine
-from vidscope.errors import InputError, UsageError
+from vidscope.errors import AnalysisFailed, InputError, UsageError
 from vidscope.timeline.result import Result
 
 VISUAL = ["shots", "visual_stats", "pacing", "shot_stats"]
@@ -144,6 +144,22 @@ def test_interrupted_bundle_is_not_complete(media, tmp_path):
         result = engine.analyze(media("debian/Megamind.avi"), tmp_path / "x", stop=stop)
     assert result.status == "cancelled"
     assert result.manifest["tracks"]["shots"]["status"] == "failed"
+
+
+def test_a_decoder_failure_leaves_no_complete_track(media, tmp_path, monkeypatch):
+    # Whatever breaks inside the decode pass, the tracks it fed stop short: they must be
+    # reported failed, not complete (and the run must not end in a traceback).
+    from vidscope.media import decode
+
+    def broken(self, frame):
+        raise ValueError("the stream changed under the decoder")
+
+    monkeypatch.setattr(decode._AudioAssembler, "add", broken)
+    with pytest.raises(AnalysisFailed, match="decoding failed: ValueError: the stream changed"):
+        vidscope.analyze(media("faster-whisper/jfk.flac"), ["audio_features"], tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] != "complete"
+    assert manifest["tracks"]["audio_features"]["status"] == "failed"
 
 
 def test_models_load_once_for_many_inputs(tmp_path, monkeypatch):
