@@ -93,33 +93,18 @@ def make_video(
     return cuts
 
 
-def make_wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int = 1) -> Path:
-    """Write float samples (shape (n,) or (channels, n)) as 16-bit PCM WAV."""
-    data = np.atleast_2d(samples)
+def make_audio(
+    path: Path, samples: np.ndarray, rate: int = 16000, channels: int = 1, codec: str = "pcm_s16le"
+) -> Path:
+    """Write float samples (shape (n,) or (channels, n)) as 16-bit audio with ``codec``, in
+    the container the file name says (``.wav``, ``.mp2``, ...)."""
+    data = np.broadcast_to(np.atleast_2d(samples), (channels, np.shape(samples)[-1]))
     layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
     with av.open(str(path), "w") as out:
-        st = out.add_stream("pcm_s16le", rate=rate)
+        st = out.add_stream(codec, rate=rate)
         st.layout = layout
         pcm = (np.clip(data, -1, 1) * 32767).astype(np.int16)
-        interleaved = pcm.T.reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
-        frame.sample_rate = rate
-        for packet in st.encode(frame):
-            out.mux(packet)
-        for packet in st.encode():
-            out.mux(packet)
-    return path
-
-
-def make_mp2(path: Path, rate: int, layout: str, seconds: float, hz: float) -> Path:
-    """Write an MPEG-1 Layer II file holding a sine tone."""
-    channels = 2 if layout == "stereo" else 1
-    n = int(rate * seconds)
-    pcm = (0.3 * np.sin(2 * np.pi * hz * np.arange(n) / rate) * 32767).astype(np.int16)
-    interleaved = np.ascontiguousarray(np.repeat(pcm[None], channels, 0).T.reshape(1, -1))
-    with av.open(str(path), "w", format="mp2") as out:
-        st = out.add_stream("mp2", rate=rate)
-        st.layout = layout
+        interleaved = np.ascontiguousarray(pcm.T).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
         frame.sample_rate = rate
         for packet in st.encode(frame):

@@ -21,8 +21,7 @@ from vidscope.analyzers.audio_features import (
     autocorrelation_tempogram,
     magnitude_spectrogram,
 )
-from vidscope.analyzers.base import AudioChunk
-from vidscope.media.decode import Decoder
+from vidscope.media.decode import load_audio
 from vidscope.media.probe import probe
 
 MUSIC = ("/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg", "frozen-bubble-data")
@@ -37,10 +36,8 @@ def librosa():
 
 def spectrum(path, seconds: float) -> np.ndarray:
     """|STFT| of the first ``seconds`` of a file, as audio_features frames it."""
-    media = probe(path)
-    chunks = [c for _, c in Decoder(media, [], True) if isinstance(c, AudioChunk)]
-    samples = np.concatenate([c.samples for c in chunks])[: int(seconds * SAMPLE_RATE)]
-    return magnitude_spectrogram(samples, dsp.hann(N_FFT), HOP)
+    _, samples = load_audio(probe(path))
+    return magnitude_spectrogram(samples[: int(seconds * SAMPLE_RATE)], dsp.hann(N_FFT), HOP)
 
 
 @pytest.fixture(scope="module", params=["speech", "music"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from synth import make_mp2, make_video, make_wav
+from synth import make_audio, make_video
 from vidscope.analyzers.base import AudioChunk, FrameSpec
 from vidscope.errors import InputError
 from vidscope.media.decode import Decoder, load_audio
@@ -69,8 +70,6 @@ def test_one_decode_serves_each_analyzer_its_rate_and_size(media):
 @pytest.mark.parametrize("name", ["debian/Megamind.avi", "pyscenedetect/counter.mp4"])
 def test_yuv420p_frames_are_the_decoded_planes(media, name):
     """The decoder's own I420 packing (one copy per plane) equals PyAV's to_ndarray."""
-    import av
-
     path = media(name)
     spec = FrameSpec(format="yuv420p")
     ours = [f.image for _, f in Decoder(probe(path), [spec], False)]
@@ -110,8 +109,8 @@ def test_audio_is_16k_mono_and_channels_can_be_picked(media):
 
 
 def test_six_channel_and_8k_audio_decode(tmp_path):
-    six = make_wav(tmp_path / "six.wav", np.full((6, 48000), 0.1), rate=48000, channels=6)
-    low = make_wav(tmp_path / "low.wav", 0.1 * np.ones(8000), rate=8000)
+    six = make_audio(tmp_path / "six.wav", np.full((6, 48000), 0.1), rate=48000, channels=6)
+    low = make_audio(tmp_path / "low.wav", 0.1 * np.ones(8000), rate=8000)
     for path, seconds in ((six, 1.0), (low, 1.0)):
         _, samples = load_audio(probe(path))
         assert len(samples) == pytest.approx(seconds * 16000, abs=200)
@@ -139,8 +138,11 @@ def test_audio_does_not_depend_on_how_it_is_cut(media):
 def test_audio_that_changes_rate_and_channels_mid_stream(tmp_path):
     # Concatenated MPEG audio: one second of 440 Hz stereo at 48 kHz, then one second of
     # 880 Hz mono at 32 kHz.  Both halves arrive, in order, at their times.
-    first = make_mp2(tmp_path / "a.mp2", 48000, "stereo", 1.0, 440.0)
-    second = make_mp2(tmp_path / "b.mp2", 32000, "mono", 1.0, 880.0)
+    def tone(name: str, rate: int, channels: int, hz: float) -> Path:
+        wave = 0.3 * np.sin(2 * np.pi * hz * np.arange(rate) / rate)
+        return make_audio(tmp_path / name, wave, rate, channels, codec="mp2")
+
+    first, second = tone("a.mp2", 48000, 2, 440.0), tone("b.mp2", 32000, 1, 880.0)
     joined = tmp_path / "joined.mp2"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     start, samples = load_audio(probe(joined))

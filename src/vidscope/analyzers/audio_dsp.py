@@ -1,8 +1,8 @@
 """Spectral descriptors, filter banks and a tempo pick on NumPy alone, as librosa defines them.
 
 Each function computes what the librosa call named in its docstring computes, for the
-arguments ``audio_features`` uses (``tests/test_audio_analyzers.py`` compares them with
-librosa on real recordings).  They are written out because importing librosa's feature
+arguments ``audio_features`` uses (``tests/test_audio_dsp.py`` compares them with librosa
+on real recordings).  They are written out because importing librosa's feature
 modules costs 1.3-1.4 s per process (SciPy's signal and stats packages, numba kernels read
 back from its cache) while all of ``audio_features``' work on a minute of audio takes about
 0.1 s; in the shared pipeline that import also holds the GIL and stalls decoding.  Every
@@ -117,8 +117,7 @@ def spectral_centroid(shares: np.ndarray, freq: np.ndarray) -> np.ndarray:
 def spectral_bandwidth(shares: np.ndarray, freq: np.ndarray, centroid: np.ndarray) -> np.ndarray:
     """Magnitude-weighted standard deviation around the centroid per frame, from the same
     ``shares`` (``librosa.feature.spectral_bandwidth(S=S)``, p=2)."""
-    deviation = np.abs(freq[:, None] - centroid[None, :])
-    return np.sum(shares * deviation**2, axis=0) ** 0.5
+    return np.sum(shares * (freq[:, None] - centroid[None, :]) ** 2, axis=0) ** 0.5
 
 
 def spectral_rolloff(S: np.ndarray, freq: np.ndarray, share: float = 0.85) -> np.ndarray:

@@ -115,26 +115,31 @@ class _AudioAssembler:
     """
 
     def __init__(
-        self,
-        resampler: Callable[[], av.AudioResampler],
-        samples: Callable[[av.AudioFrame], np.ndarray],
-        chunk: int,
-        origin: float,
-        seconds: Callable[[int], float],
+        self, channel: AudioChannel, chunk: int, origin: float, seconds: Callable[[int], float]
     ) -> None:
-        self._new_resampler = resampler
-        self._resampler = resampler()
-        self._samples = samples
+        self._channel = channel
         self._chunk = chunk
         self._origin = origin
         self._seconds = seconds
+        self._resampler = self._new_resampler()
         self._fifo = av.AudioFifo()
         self._shape: tuple[str, int, int] | None = None
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
         self._emitted = 0
-        self.t0: float | None = None
+        self._t0: float | None = None
         self._next_in: float | None = None
+
+    def _new_resampler(self) -> av.AudioResampler:
+        if self._channel == "mix":
+            return av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        return av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
+
+    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
+        data = frame.to_ndarray()
+        if self._channel == "mix":
+            return data.reshape(-1)
+        return data[0 if self._channel == "left" else 1]
 
     def _push(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -150,11 +155,11 @@ class _AudioAssembler:
             self._resample(self._fifo.read())
 
     def _chunks(self, final: bool = False) -> Iterator[AudioChunk]:
-        assert self.t0 is not None
+        assert self._t0 is not None
         while self._pending_n >= self._chunk or (final and self._pending_n):
             buf = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
             n = min(self._chunk, len(buf))
-            yield AudioChunk(self.t0 + self._emitted / SAMPLE_RATE, buf[:n].copy())
+            yield AudioChunk(self._t0 + self._emitted / SAMPLE_RATE, buf[:n].copy())
             self._emitted += n
             rest = buf[n:]
             self._pending, self._pending_n = ([rest], len(rest)) if len(rest) else ([], 0)
@@ -163,8 +168,8 @@ class _AudioAssembler:
         """Take one decoded frame; yields the chunks that are complete."""
         rate = frame.sample_rate or SAMPLE_RATE
         t_in = self._seconds(frame.pts) if frame.pts is not None else self._next_in
-        if self.t0 is None:
-            self.t0 = self._next_in = t_in if t_in is not None else self._origin
+        if self._t0 is None:
+            self._t0 = self._next_in = t_in if t_in is not None else self._origin
         if t_in is not None and self._next_in is not None and t_in - self._next_in > 0.05:
             self._drain()
             self._push(np.zeros(int((t_in - self._next_in) * SAMPLE_RATE), np.float32))
@@ -191,7 +196,7 @@ class _AudioAssembler:
 
     def close(self) -> Iterator[AudioChunk]:
         """Flush the FIFO and the resampler; yields the last chunks (the final one shorter)."""
-        if self.t0 is None:
+        if self._t0 is None:
             return
         self._drain()
         self._resample(None)
@@ -252,18 +257,6 @@ class Decoder:
             cache[key] = image
         return cache[key]
 
-    # -- audio -------------------------------------------------------------------------
-    def _resampler(self) -> av.AudioResampler:
-        if self.audio_channel == "mix":
-            return av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        return av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
-
-    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
-        data = frame.to_ndarray()
-        if self.audio_channel == "mix":
-            return data.reshape(-1)
-        return data[0 if self.audio_channel == "left" else 1]
-
     def __iter__(self) -> Iterator[tuple[FrameSpec | None, Frame | AudioChunk]]:
         media = self.media
         try:
@@ -290,11 +283,7 @@ class Decoder:
             index = 0
             audio = (
                 _AudioAssembler(
-                    self._resampler,
-                    self._samples,
-                    self.chunk,
-                    self._origin,
-                    _seconds(astream.time_base),
+                    self.audio_channel, self.chunk, self._origin, _seconds(astream.time_base)
                 )
                 if astream is not None
                 else None
