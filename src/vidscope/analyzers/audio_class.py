@@ -65,7 +65,13 @@ GAP_TOLERANCE = 0.1
 class AudioClassParams(Params):
     """Thresholds of :class:`AudioClassAnalyzer` (tuned with default ``audio_features``)."""
 
-    silence_db: float = Field(-55.0, le=0.0, description="a second quieter than this is silent")
+    client_settable = frozenset(
+        {"silence_db", "dialog_threshold", "ambiance_threshold", "smooth", "events_share"}
+    )
+
+    silence_db: float = Field(
+        -55.0, ge=-200.0, le=0.0, description="a second quieter than this is silent"
+    )
     dialog_threshold: float = Field(0.5, ge=0.0, le=1.0, description="dialog evidence needed")
     ambiance_threshold: float = Field(0.5, ge=0.0, le=1.0, description="noise evidence needed")
     modulation_range: tuple[float, float] = Field(

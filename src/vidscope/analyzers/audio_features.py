@@ -55,6 +55,9 @@ _AMIN = 1e-10
 class AudioFeaturesParams(Params):
     """Parameters of :class:`AudioFeaturesAnalyzer`."""
 
+    # The STFT geometry sets the work per second of audio, and audio_class is tuned to it.
+    client_settable = frozenset({"tempo_window", "tempo_min_seconds", "tempo_silence_db"})
+
     n_fft: int = Field(1024, ge=64, le=16384, description="STFT window (samples at 16 kHz)")
     hop_length: int = Field(256, ge=16, le=8192, description="STFT hop (samples)")
     n_mels: int = Field(64, ge=16, le=256, description="mel bands behind the MFCCs and onsets")
@@ -65,7 +68,10 @@ class AudioFeaturesParams(Params):
         3.0, ge=1.0, le=30.0, description="envelope needed before a tempo is reported"
     )
     tempo_silence_db: float = Field(
-        -60.0, le=0.0, description="no tempo when the window's level is below this (dBFS)"
+        -60.0,
+        ge=-200.0,
+        le=0.0,
+        description="no tempo when the window's level is below this (dBFS)",
     )
 
     @model_validator(mode="after")

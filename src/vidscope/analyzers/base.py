@@ -130,9 +130,62 @@ class ModelInfo:
 
 
 class Params(BaseModel):
-    """Base class of analyzer parameters; unknown keys are an error, not silently ignored."""
+    """Base class of analyzer parameters; unknown keys are an error, not silently ignored.
 
-    model_config = ConfigDict(extra="forbid")
+    ``client_settable`` names the parameters a client of the HTTP service may choose per job;
+    every other parameter is the operator's (settings file, environment, ``--set``).  Leave out
+    anything that names a path, program, URL, model, device or download, or sizes threads or
+    buffers.  Each named field must also have a client-safe type (see :func:`client_unsafe`),
+    checked when the class is defined.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    client_settable: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.client_settable:
+            return
+        properties = cls.model_json_schema()["properties"]
+        for name in sorted(cls.client_settable):
+            if name not in properties:
+                raise TypeError(f"{cls.__name__}.client_settable names no field {name!r}")
+            reason = client_unsafe(properties[name])
+            if reason:
+                raise TypeError(f"{cls.__name__}.{name} cannot be client-settable: {reason}")
+
+
+def client_unsafe(schema: dict[str, Any]) -> str | None:
+    """Why a value of this JSON schema must not come from a client, or None when it may.
+
+    A client may choose from a fixed set, a boolean, a number bounded on both sides, a string
+    with a maximum length and no format (a path or URL has one), or a bounded list of those:
+    nothing that can name a file, host or program, or size a buffer without limit.
+    """
+    if "anyOf" in schema:
+        reasons = [client_unsafe(s) for s in schema["anyOf"]]
+        return next((r for r in reasons if r), None)
+    if "enum" in schema or "const" in schema:
+        return None
+    kind = schema.get("type")
+    if kind in ("boolean", "null"):
+        return None
+    if kind in ("integer", "number"):
+        low = "minimum" in schema or "exclusiveMinimum" in schema
+        high = "maximum" in schema or "exclusiveMaximum" in schema
+        return None if low and high else "a number needs a lower and an upper bound"
+    if kind == "string":
+        if "format" in schema:
+            return f"a string in {schema['format']!r} format"
+        return None if "maxLength" in schema else "a string needs a maximum length"
+    if kind == "array":
+        if "maxItems" not in schema:
+            return "a list needs a maximum length"
+        items = schema.get("prefixItems", []) + ([schema["items"]] if "items" in schema else [])
+        return next((r for r in map(client_unsafe, items) if r), None)
+    return f"an untyped or structured value ({kind or 'any'})"
 
 
 class Analyzer:

@@ -15,8 +15,10 @@ from vidscope.media.probe import MediaInfo
 
 
 class PacingParams(Params):
+    client_settable = frozenset({"window"})
+
     window: float = Field(
-        10.0, gt=0, description="window length in seconds, centred on each second"
+        10.0, gt=0, le=600, description="window length in seconds, centred on each second"
     )
 
 

@@ -28,8 +28,10 @@ _AUDIO = ("rms_db", "spectral_centroid", "zero_crossing_rate", "tempo")
 
 
 class ShotStatsParams(Params):
+    client_settable = frozenset({"top_events"})
+
     span_lag: float = Field(30.0, ge=0, description="how long to wait for open spans (s)")
-    top_events: int = Field(3, ge=1, description="dominant sound events kept per shot")
+    top_events: int = Field(3, ge=1, le=50, description="dominant sound events kept per shot")
 
 
 @dataclass

@@ -38,9 +38,15 @@ from vidscope.media.probe import MediaInfo
 
 
 class ShotsParams(Params):
-    threshold: float = Field(27.0, description="ContentDetector threshold (HSV change score)")
-    min_scene_len: int = Field(15, ge=1, description="shortest shot, in frames")
-    fade_threshold: float = Field(12.0, description="mean pixel level counted as black")
+    client_settable = frozenset({"threshold", "min_scene_len", "fade_threshold", "detect_fades"})
+
+    threshold: float = Field(
+        27.0, ge=0, le=255, description="ContentDetector threshold (HSV change score)"
+    )
+    min_scene_len: int = Field(15, ge=1, le=10_000, description="shortest shot, in frames")
+    fade_threshold: float = Field(
+        12.0, ge=0, le=255, description="mean pixel level counted as black"
+    )
     detect_fades: bool = True
     min_width: int = Field(256, ge=32, description="detection width (PySceneDetect default)")
 

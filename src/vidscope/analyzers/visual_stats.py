@@ -20,7 +20,9 @@ from vidscope.media.probe import MediaInfo
 
 
 class VisualStatsParams(Params):
-    fps: float = Field(6.0, gt=0, description="frames sampled per second")
+    client_settable = frozenset({"fps", "dark_level"})
+
+    fps: float = Field(6.0, gt=0, le=60, description="frames sampled per second")
     width: int = Field(160, ge=16, description="analysis width in pixels")
     dark_level: float = Field(0.15, ge=0, le=1, description="luma below this counts as dark")
 

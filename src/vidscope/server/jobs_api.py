@@ -19,36 +19,21 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from vidscope.config import flatten, load_settings
-from vidscope.engine.plan import make_plan
 from vidscope.errors import InputError, UsageError
 from vidscope.media.probe import probe
 from vidscope.server.deps import Owner, Services, ServicesDep
+from vidscope.server.options import JobOptions, Name, parse_form_options, resolve_settings
 from vidscope.server.store import Job, Status, new_job_id
 from vidscope.server.uploads import UploadError, receive_upload
 from vidscope.timeline.bundle import read_manifest
 from vidscope.timeline.exports import prepare
 from vidscope.timeline.result import Result, overlaps
 
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
-_NAMES = TypeAdapter(list[Name])
 MAX_OFFSET = 2**31  # SQLite integers are 64-bit; no real listing gets near this
 JobId = Annotated[uuid.UUID, PathParam(description="the id returned at submission")]
-
-
-class JobOptions(BaseModel):
-    """Per-job engine settings a client may choose (never paths, devices or the cache)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    audio_channel: Literal["mix", "left", "right"] | None = None
-    analyzer: dict[Name, dict[Name, Any]] = Field(
-        default_factory=dict,
-        description='analyzer parameters, e.g. {"shots": {"threshold": 30}}',
-    )
 
 
 class JobRequest(BaseModel):
@@ -128,24 +113,6 @@ def _view(job: Job, live: dict[str, Any] | None) -> JobView:
     )
 
 
-def _resolve_settings(
-    services: Services, analyzers: list[str] | None, options: JobOptions
-) -> dict[str, Any]:
-    """The job's engine settings: the server's, plus what the client chose; 422 if invalid."""
-    overrides = dict(services.config.overrides)
-    if analyzers is not None:
-        overrides["analyzers"] = analyzers
-    if options.audio_channel is not None:
-        overrides["audio_channel"] = options.audio_channel
-    overrides.update(flatten({"analyzer": options.analyzer}))
-    try:
-        settings = load_settings(services.config.config_file, overrides).settings
-        make_plan(settings)  # unknown or unavailable analyzers fail now, not in the worker
-    except UsageError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return settings.model_dump(mode="json")
-
-
 def _owned(services: Services, job_id: uuid.UUID, owner: str) -> Job:
     job = services.store.get(str(job_id), owner)
     if job is None:
@@ -193,16 +160,6 @@ def _new_job(
     )
 
 
-def _parse_form_options(fields: dict[str, str]) -> tuple[list[str] | None, JobOptions]:
-    names = [a.strip() for a in fields.get("analyzers", "").split(",") if a.strip()]
-    try:
-        analyzers = _NAMES.validate_python(names) if names else None
-        options = JobOptions.model_validate_json(fields.get("options") or "{}")
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
-    return analyzers, options
-
-
 async def _submit_upload(request: Request, services: Services, owner: str) -> JSONResponse:
     config = services.config
     max_bytes = config.max_upload_mb * 2**20
@@ -216,8 +173,8 @@ async def _submit_upload(request: Request, services: Services, owner: str) -> JS
     try:
         upload = await receive_upload(request, job_dir / "input", max_bytes)
         assert upload.path is not None
-        analyzers, options = _parse_form_options(upload.fields)
-        settings = await run_in_threadpool(_resolve_settings, services, analyzers, options)
+        analyzers, options = parse_form_options(upload.fields)
+        settings = await run_in_threadpool(resolve_settings, services, analyzers, options)
         try:
             await run_in_threadpool(probe, upload.path)
         except InputError as exc:
@@ -238,7 +195,7 @@ def _submit_url(services: Services, owner: str, body: JobRequest) -> JSONRespons
         services.pool.policy.check_url(body.url)
     except InputError as exc:
         raise HTTPException(422, f"url rejected: {exc}") from None
-    settings = _resolve_settings(services, body.analyzers, body.options)
+    settings = resolve_settings(services, body.analyzers, body.options)
     job_id = new_job_id()
     (services.config.jobs_dir / job_id).mkdir(parents=True)
     job = _new_job(owner, job_id, "url", body.url, f"jobs/{job_id}/input", settings)

@@ -90,22 +90,31 @@ _EYE_RADIUS = 0.84
 class FacesParams(PeopleParams):
     """Parameters of :class:`FacesAnalyzer`."""
 
-    fps: float = Field(5.0, gt=0, description="frames sampled per second")
+    client_settable = frozenset(
+        {
+            "fps", "detector", "min_score", "max_faces", "mesh", "expression",
+            "gaze_tolerance", "eye_closed_ratio", "track_gap",
+        }
+    )  # fmt: skip
+
+    fps: float = Field(5.0, gt=0, le=30, description="frames sampled per second")
     width: int = Field(640, ge=32, description="analysis width in pixels")
     detector: Literal["short", "full", "both"] = Field(
         "both", description="BlazeFace short range (close-ups), full range (far), or both merged"
     )
     min_score: float = Field(0.6, gt=0, lt=1, description="lowest detection score kept")
-    max_faces: int = Field(8, ge=1, description="most faces reported per frame")
+    max_faces: int = Field(8, ge=1, le=100, description="most faces reported per frame")
     mesh: bool = Field(True, description="fit the face mesh: landmarks, gaze and eyes")
     expression: bool = Field(True, description="classify facial expression (FER, 7 classes)")
     gaze_tolerance: float = Field(
-        12.0, gt=0, description="degrees off the lens still counted as looking at the camera"
+        12.0, gt=0, le=90, description="degrees off the lens still counted as looking at the camera"
     )
     eye_closed_ratio: float = Field(
-        0.18, gt=0, description="eye aspect ratio below which an eye counts as closed"
+        0.18, gt=0, le=1, description="eye aspect ratio below which an eye counts as closed"
     )
-    track_gap: float = Field(1.0, ge=0, description="seconds a face may go unseen and keep its id")
+    track_gap: float = Field(
+        1.0, ge=0, le=600, description="seconds a face may go unseen and keep its id"
+    )
 
 
 def _xy(points: dict[int, np.ndarray], i: int) -> np.ndarray:

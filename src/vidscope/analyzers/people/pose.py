@@ -34,7 +34,9 @@ from vidscope.analyzers.people.runtime import MEDIAPIPE
 class PoseParams(PeopleParams):
     """Parameters of :class:`PoseAnalyzer`."""
 
-    fps: float = Field(2.0, gt=0, description="frames sampled per second")
+    client_settable = frozenset({"fps", "min_score", "min_visibility"})
+
+    fps: float = Field(2.0, gt=0, le=30, description="frames sampled per second")
     width: int = Field(640, ge=32, description="analysis width in pixels")
     min_score: float = Field(0.5, gt=0, lt=1, description="lowest person detection score")
     min_visibility: float = Field(

@@ -36,7 +36,9 @@ MODELS = {"general": 0, "landscape": 1}
 class SegmentationParams(PeopleParams):
     """Parameters of :class:`SegmentationAnalyzer`."""
 
-    fps: float = Field(2.0, gt=0, description="frames sampled per second")
+    client_settable = frozenset({"fps", "threshold"})
+
+    fps: float = Field(2.0, gt=0, le=30, description="frames sampled per second")
     width: int = Field(480, ge=32, description="analysis width in pixels")
     model: Literal["general", "landscape"] = Field(
         "general", description="general (256x256 input) or landscape (144x256, faster)"

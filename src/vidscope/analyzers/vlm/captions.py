@@ -49,6 +49,8 @@ CONTEXT = ("transcript", "ocr")
 class CaptionsParams(VlmParams):
     """Parameters of :class:`CaptionsAnalyzer` (backend parameters in :class:`VlmParams`)."""
 
+    client_settable = frozenset({"fps", "dedup_threshold", "max_new_tokens"})
+
     fps: float = Field(1.0, gt=0, le=8, description="frames per second shown to the model")
     width: int = Field(448, ge=56, description="frame width before the model's own resizing")
     dedup_threshold: float = Field(
@@ -61,7 +63,7 @@ class CaptionsParams(VlmParams):
     context_lag: float = Field(
         60.0, ge=0, description="how long to wait for transcript / on-screen text (seconds)"
     )
-    max_new_tokens: int = Field(64, ge=1, description="longest caption, in tokens")
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="longest caption, in tokens")
 
 
 @dataclass

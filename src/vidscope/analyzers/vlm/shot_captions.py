@@ -66,6 +66,8 @@ MEASURED_ATTRIBUTES = ("darkness", "motion", "intensity")
 class ShotCaptionsParams(VlmParams):
     """Parameters of :class:`ShotCaptionsAnalyzer` (backend parameters in :class:`VlmParams`)."""
 
+    client_settable = frozenset({"frames", "fps", "fusion_weight", "max_new_tokens"})
+
     frames: int = Field(5, ge=1, le=16, description="frames per shot shown to the model")
     fps: float = Field(2.0, gt=0, le=8, description="frames sampled per second to choose from")
     width: int = Field(448, ge=56, description="frame width before the model's own resizing")
@@ -75,7 +77,7 @@ class ShotCaptionsParams(VlmParams):
     fusion_weight: float = Field(
         0.5, ge=0, le=1, description="weight of the model's score in the fused attributes"
     )
-    max_new_tokens: int = Field(256, ge=1, description="longest answer, in tokens")
+    max_new_tokens: int = Field(256, ge=1, le=4096, description="longest answer, in tokens")
 
 
 def _clip(x: float) -> float:

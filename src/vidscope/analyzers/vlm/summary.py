@@ -31,9 +31,14 @@ from vidscope.models.vlm.structured import ask
 class SummaryParams(VlmParams):
     """Parameters of :class:`SummaryAnalyzer` (backend parameters in :class:`VlmParams`)."""
 
-    max_new_tokens: int = Field(512, ge=1, description="longest answer, in tokens")
+    client_settable = frozenset({"max_new_tokens", "max_prompt_chars"})
+
+    max_new_tokens: int = Field(512, ge=1, le=4096, description="longest answer, in tokens")
     max_prompt_chars: int = Field(
-        16000, ge=1000, description="longest shot listing + transcript put in the prompt"
+        16000,
+        ge=1000,
+        le=200_000,
+        description="longest shot listing + transcript put in the prompt",
     )
 
 
