@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import http.client
+import os
 import secrets
 import socket
 import statistics
@@ -32,17 +33,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(data: Path, workers: int, key: str) -> tuple[subprocess.Popen, str]:
-    """The server with access logs off (warning level), as a busy deployment would run it."""
+def start(data: Path, workers: int, key: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    """The server with access logs off (warning level), as a busy deployment would run it;
+    ``extra`` options are added to its command line.  ``$PYTHONPATH`` is passed on, so that
+    another checkout's source can be measured the same way."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [
             str(BIN / "vidscope"), "serve", "--port", str(port), "--data-dir", str(data),
             "--workers", str(workers), "--max-queued", "1000", "--log-level", "warning",
-            "--set", 'analyzers=["shots","visual_stats"]',
+            "--set", 'analyzers=["shots","visual_stats"]', *extra,
         ],
-        env={"VIDSCOPE_API_KEYS": key, "PATH": str(BIN)},
+        env={
+            "VIDSCOPE_API_KEYS": key, "PATH": str(BIN),
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:

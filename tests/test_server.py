@@ -29,7 +29,9 @@ import orjson
 import pytest
 
 from conftest import missing, need
+from slow_origin import trickle
 from vidscope.errors import InputError
+from vidscope.media.transfer import Limits
 from vidscope.server.urls import UnsafeURL, UrlPolicy, fetch_media
 from vidscope.timeline.result import Result, overlaps
 
@@ -127,6 +129,7 @@ class _Media:
     def __init__(self, clip: bytes) -> None:
         self.clip = clip
         self.hits: Counter[str] = Counter()
+        self.closing = threading.Event()
         media = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -146,6 +149,8 @@ class _Media:
                     self.redirect(f"http://localhost:{port}/secret.mp4")
                 elif self.path == "/to-other-port":
                     self.redirect("http://127.0.0.1:1/secret.mp4")
+                elif self.path.startswith("/trickle.mp4"):  # a stalled origin
+                    trickle(self, media.closing)
                 elif self.path == "/page":
                     body = b"<html>not a video</html>"
                     self.send_response(200)
@@ -179,6 +184,7 @@ def counter(media) -> Path:
 def media_http(counter: Path) -> Iterator[_Media]:
     server = _Media(counter.read_bytes())
     yield server
+    server.closing.set()
     server.httpd.shutdown()
 
 
@@ -529,6 +535,22 @@ def test_url_jobs_cannot_reach_private_addresses(alice: httpx.Client, url: str) 
         ("fe80::1%1", False),
         ("224.0.0.1", False),
         ("0.0.0.0", False),
+        # IPv6 forms that carry an IPv4 address are judged by that address.
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b:1::808:808", False),  # local-use NAT64: the operator's own network
+        ("::808:808", True),  # IPv4-compatible 8.8.8.8
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::c0a8:101", False),  # IPv4-compatible 192.168.1.1
+        ("::ffff:0:7f00:1", False),  # IPv4-translated 127.0.0.1
+        ("::ffff:169.254.169.254", False),  # IPv4-mapped metadata address
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True),  # Teredo, client 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo, client 10.0.0.1
+        ("2001:0:a00:1:8000:63bf:f7f7:f7f7", False),  # Teredo, server 10.0.0.1
     ],
 )
 def test_address_policy(ip: str, public: bool) -> None:
@@ -545,16 +567,16 @@ def test_the_guard_is_at_connect_time_too(media_http: _Media, tmp_path: Path) ->
     before = sum(media_http.hits.values())
     for url in (media_http.url("/clip.mp4"), f"http://localhost:{media_http.port}/clip.mp4"):
         with pytest.raises(UnsafeURL):
-            fetch_media(url, tmp_path / "x", policy=UrlPolicy(), max_bytes=2**20, timeout=5)
+            fetch_media(url, tmp_path / "x", policy=UrlPolicy(), limits=Limits(2**20, 5))
     assert sum(media_http.hits.values()) == before
     allowed = UrlPolicy((f"127.0.0.1:{media_http.port}",))
     file = fetch_media(
-        media_http.url("/clip.mp4"), tmp_path / "x", policy=allowed, max_bytes=2**20, timeout=5
+        media_http.url("/clip.mp4"), tmp_path / "x", policy=allowed, limits=Limits(2**20, 5)
     )
     assert file.read_bytes() == media_http.clip and file.suffix == ".mp4"
     with pytest.raises(InputError, match="more than the limit of 1000"):
         fetch_media(
-            media_http.url("/clip.mp4"), tmp_path / "y", policy=allowed, max_bytes=1000, timeout=5
+            media_http.url("/clip.mp4"), tmp_path / "y", policy=allowed, limits=Limits(1000, 5)
         )
 
 
@@ -589,6 +611,54 @@ def test_cancel_a_running_job(alice: httpx.Client, media) -> None:
     job = wait_for(alice, job_id)
     assert job["status"] == "cancelled" and job["error"] is None
     assert alice.post(f"/v1/jobs/{job_id}/cancel").status_code == 200  # idempotent
+
+
+def test_cancel_a_stalled_url_download(alice: httpx.Client, media_http: _Media) -> None:
+    # One byte every 20 s: a cancel must not wait for the next byte.
+    path = "/trickle.mp4?every=20"
+    job_id = submitted(alice.post("/v1/jobs", json={"url": media_http.url(path)}))
+    deadline = time.monotonic() + 60
+    while media_http.hits[path] == 0:
+        assert time.monotonic() < deadline, "the job never started its download"
+        time.sleep(0.05)
+    assert alice.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+    job = wait_for(alice, job_id, timeout=5)  # the requirement: cancelled within 5 s
+    assert job["status"] == "cancelled" and job["error"] is None
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory, media_http: _Media) -> Iterator[Served]:
+    """A server whose operator allows a 1 s rate window and 3 s per download."""
+    served = Served(
+        tmp_path_factory.mktemp("impatient") / "data",
+        "--workers", "2",
+        "--allow-private-url", f"127.0.0.1:{media_http.port}",
+        "--set", "download.rate_window_s=1",
+        "--set", "download.deadline_s=3",
+        "--set", 'analyzers=["shots"]',
+    )  # fmt: skip
+    yield served
+    served.stop()
+    assert "Traceback" not in served.output(), served.output()
+
+
+def test_stalled_and_endless_downloads_fail_with_the_reason(
+    impatient: Served, media_http: _Media
+) -> None:
+    with impatient.client() as client:
+        # 10 bytes/s against a minimum of 1 KiB/s; 80 KiB/s of a file that never ends.
+        slow, endless = (
+            submitted(client.post("/v1/jobs", json={"url": media_http.url(path)}))
+            for path in ("/trickle.mp4?every=0.1", "/trickle.mp4?every=0.05&piece=4096")
+        )
+        slow_job, endless_job = wait_for(client, slow), wait_for(client, endless)
+    assert slow_job["status"] == "failed", slow_job
+    assert "download stalled" in slow_job["error"]
+    assert "below the minimum of 1 KiB/s" in slow_job["error"]
+    assert endless_job["status"] == "failed", endless_job
+    assert "exceeded its deadline of 3 s" in endless_job["error"]
+    for job_id in (slow, endless):  # no partial download left behind
+        assert not list((impatient.data_dir / "jobs" / job_id).glob("input*"))
 
 
 def test_bounded_load_nothing_lost(

@@ -14,11 +14,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidscope.errors import UsageError
+
+if TYPE_CHECKING:
+    from vidscope.media.transfer import Limits
 
 ENV_PREFIX = "VIDSCOPE_"
 CONFIG_FILE = "vidscope.toml"
@@ -64,6 +67,38 @@ class RaySettings(BaseModel):
     )
 
 
+class DownloadSettings(BaseModel):
+    """How long a URL download may take, and how slow it may be.  Its size limit is
+    ``max_download_mb`` (on a server, ``--max-upload-mb``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deadline_s: float = Field(
+        default=3600, gt=0, description="longest a whole URL download may take, in seconds"
+    )
+    min_rate_kib_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="slowest average rate (KiB/s) over rate_window_s before a download is "
+        "abandoned as stalled; 0 = no minimum",
+    )
+    rate_window_s: float = Field(
+        default=30, gt=0, description="seconds the rate is averaged over, and its grace period"
+    )
+
+    def limits(self, max_bytes: int, timeout: float = 30.0) -> Limits:
+        """These settings with a size cap and a per-wait ``timeout``, for one download."""
+        from vidscope.media.transfer import Limits
+
+        return Limits(
+            max_bytes=max_bytes,
+            timeout=timeout,
+            deadline_s=self.deadline_s,
+            min_rate=self.min_rate_kib_s * 1024,
+            rate_window_s=self.rate_window_s,
+        )
+
+
 class Settings(BaseModel):
     """Everything a run can be told.  Analyzer parameters live under ``analyzer.<name>``."""
 
@@ -89,6 +124,11 @@ class Settings(BaseModel):
         "analyzers that read frames or audio (at least 1)",
     )
     max_download_mb: int = Field(default=4096, ge=1, description="largest URL download")
+    download: DownloadSettings = Field(
+        default_factory=DownloadSettings,
+        description="URL download deadline and minimum rate; the operator's, as every "
+        "top-level setting: an HTTP client cannot set them for its job",
+    )
     progress: Literal["auto", "rich", "plain", "json", "none"] = "auto"
     isolation: dict[str, Literal["thread", "process"]] = Field(
         default_factory=dict,

@@ -207,7 +207,8 @@ class Engine:
         src = resolve_source(
             str(source),
             self.settings.cache_dir,
-            max_bytes=self.settings.max_download_mb * 2**20,
+            self.settings.download.limits(self.settings.max_download_mb * 2**20),
+            stop=stop,
         )
         media = probe(src.path)
         active, skipped = self._active(media)

@@ -1,6 +1,6 @@
-"""Downloading one URL: direct media links streamed with ``urllib``, anything else (a
-YouTube or TikTok page) handed to yt-dlp, an optional dependency
-(``pip install 'vidscope[url]'``).
+"""Downloading one URL: direct media links streamed with ``urllib`` under the limits of
+:mod:`vidscope.media.transfer`, anything else (a YouTube or TikTok page) handed to yt-dlp, an
+optional dependency (``pip install 'vidscope[url]'``).
 
 Kept apart from :mod:`vidscope.media.ingest` so that a run on local files does not import the
 network stack (``ssl``, ``urllib.request``).
@@ -10,90 +10,72 @@ from __future__ import annotations
 
 import mimetypes
 import re
-import socket
-import ssl
-import urllib.error
-import urllib.request
-from email.message import Message
-from http.client import HTTPException, InvalidURL
+import threading
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from vidscope.errors import InputError
+from vidscope.errors import InputError, VidscopeError
 from vidscope.media.ingest import safe_name
+from vidscope.media.transfer import Limits, Transfer, size_text
 
 # m3u8 is deliberately absent: an HLS playlist is a text file listing segments, which only
 # yt-dlp can turn into one media file.
 MEDIA_EXTENSIONS = frozenset(
     {"mp4", "mkv", "webm", "mov", "avi", "m4a", "mp3", "wav", "flac", "ogg", "opus", "ts"}
 )
-_CHUNK = 1 << 20
 _USER_AGENT = "vidscope (+https://pypi.org/project/vidscope/)"
 
 
-def download(url: str, work_dir: Path, *, max_bytes: int, timeout: float) -> tuple[Path, str]:
-    """Fetch ``url`` into ``work_dir``; return the file and its output name."""
-    try:
-        response = _OPENER.open(
-            urllib.request.Request(url, headers={"User-Agent": _USER_AGENT}), timeout=timeout
-        )
-    except (urllib.error.URLError, OSError, HTTPException, ValueError) as exc:
-        if isinstance(exc, urllib.error.HTTPError):
-            exc.close()
-        raise InputError(f"{url}: {_reason(exc, timeout)}") from None
+def download(
+    url: str, work_dir: Path, limits: Limits, *, stop: threading.Event | None = None
+) -> tuple[Path, str]:
+    """Fetch ``url`` into ``work_dir``; return the file and its output name.
 
-    with response:
+    ``stop`` ends the download within a second (:class:`~vidscope.media.transfer.Cancelled`)."""
+    with (
+        Transfer(url, limits, stop=stop) as transfer,
+        transfer.open({"User-Agent": _USER_AGENT}) as response,
+    ):
         content_type = response.headers.get_content_type().lower()
         segment = unquote(PurePosixPath(urlsplit(response.geturl()).path).name)
         suffix = PurePosixPath(segment).suffix.lower()
-        if not _is_direct_media(content_type, suffix):
-            response.close()  # yt-dlp fetches the page itself
-            return _download_with_ytdlp(url, work_dir, max_bytes=max_bytes, timeout=timeout)
+        if _is_direct_media(content_type, suffix):
+            return _save(transfer, response, work_dir, content_type, segment, suffix)
+    # yt-dlp fetches the page itself, on connections of its own.
+    return _download_with_ytdlp(transfer, work_dir)
 
-        name = safe_name(PurePosixPath(segment).stem, fallback="download")
-        if suffix.lstrip(".") not in MEDIA_EXTENSIONS:
-            suffix = mimetypes.guess_extension(content_type) or suffix or ".bin"
-        ext = safe_name(suffix.lstrip("."), fallback="bin")[:10]
-        target = work_dir / f"{name}.{ext}"
-        length = response.headers.get("Content-Length")
-        expected = int(length) if length and length.isdigit() else None
-        if expected is not None and expected > max_bytes:
-            raise InputError(
-                f"{url}: file is {_size(expected)}, larger than the limit of {_size(max_bytes)}"
-            )
-        try:
-            with target.open("wb") as out:
-                received = _copy(response, out, max_bytes, timeout)
-        except OSError as exc:
-            raise InputError(f"{url}: cannot write {target} ({exc.strerror or exc})") from None
-        except InputError as exc:
-            raise InputError(f"{url}: {exc}") from None
 
+def _save(
+    transfer: Transfer,
+    response: Any,
+    work_dir: Path,
+    content_type: str,
+    segment: str,
+    suffix: str,
+) -> tuple[Path, str]:
+    url, max_bytes = transfer.url, transfer.limits.max_bytes
+    name = safe_name(PurePosixPath(segment).stem, fallback="download")
+    if suffix.lstrip(".") not in MEDIA_EXTENSIONS:
+        suffix = mimetypes.guess_extension(content_type) or suffix or ".bin"
+    ext = safe_name(suffix.lstrip("."), fallback="bin")[:10]
+    target = work_dir / f"{name}.{ext}"
+    length = response.headers.get("Content-Length")
+    expected = int(length) if length and length.isdigit() else None
+    if expected is not None and expected > max_bytes:
+        raise InputError(
+            f"{url}: file is {size_text(expected)}, larger than the limit of {size_text(max_bytes)}"
+        )
+    try:
+        with target.open("wb") as out:
+            received = transfer.copy(response, out)
+    except OSError as exc:
+        raise InputError(f"{url}: cannot write {target} ({exc.strerror or exc})") from None
     if received == 0:
         raise InputError(f"{url}: the server sent an empty file")
     if expected is not None and received != expected:
         raise InputError(f"{url}: download incomplete ({received} of {expected} bytes)")
     return target, name
-
-
-def _copy(response: IO[bytes], out: IO[bytes], max_bytes: int, timeout: float) -> int:
-    # Read errors become InputError here so that an OSError left over is a disk problem.
-    received = 0
-    while True:
-        try:
-            chunk = response.read(_CHUNK)
-        except TimeoutError:
-            raise InputError(f"download stalled for {timeout:g} s") from None
-        except (OSError, HTTPException) as exc:
-            detail = getattr(exc, "strerror", None) or type(exc).__name__
-            raise InputError(f"connection lost during download ({detail})") from None
-        if not chunk:
-            return received
-        received += len(chunk)
-        if received > max_bytes:
-            raise InputError(f"larger than the limit of {_size(max_bytes)}")
-        out.write(chunk)
 
 
 def _is_direct_media(content_type: str, suffix: str) -> bool:
@@ -116,13 +98,14 @@ class _YtdlpLogger:
     def error(self, msg: str) -> None: ...
 
 
-class _TooLarge(Exception):
-    pass
+class _Abort(Exception):
+    # Raised from the progress hook to end yt-dlp's download; carries our error out.
+    def __init__(self, error: VidscopeError) -> None:
+        self.error = error
 
 
-def _download_with_ytdlp(
-    url: str, work_dir: Path, *, max_bytes: int, timeout: float
-) -> tuple[Path, str]:
+def _download_with_ytdlp(transfer: Transfer, work_dir: Path) -> tuple[Path, str]:
+    url, max_bytes = transfer.url, transfer.limits.max_bytes
     try:
         import yt_dlp
     except ImportError:
@@ -130,13 +113,19 @@ def _download_with_ytdlp(
             f"{url}: not a direct media link; downloading from web pages needs yt-dlp: "
             "pip install 'vidscope[url]'"
         ) from None
+    too_large = InputError(f"{url}: larger than the limit of {size_text(max_bytes)}")
 
-    def check_size(progress: dict[str, Any]) -> None:
+    def check(progress: dict[str, Any]) -> None:
         # Not yt-dlp's max_filesize: that silently skips the download (and only when the size
         # is announced) where we want an error, and a limit on what actually arrives.
         announced = progress.get("total_bytes") or 0
         if max(announced, progress.get("downloaded_bytes") or 0) > max_bytes:
-            raise _TooLarge
+            raise _Abort(too_large)
+        # The deadline and a stop, as bytes arrive; the rate is not judged here, as the time
+        # yt-dlp spends reading the page would count against it.
+        error = transfer.check(rate=False)
+        if error is not None:
+            raise _Abort(error)
 
     options: dict[str, Any] = {
         "outtmpl": str(work_dir / "%(id)s.%(ext)s"),
@@ -147,17 +136,16 @@ def _download_with_ytdlp(
         "noplaylist": True,
         "playlist_items": "1",  # a page with several videos: analyse the first, not all
         "restrictfilenames": True,
-        "socket_timeout": timeout,
-        "progress_hooks": [check_size],
+        "socket_timeout": transfer.limits.timeout,
+        "progress_hooks": [check],
         "logger": _YtdlpLogger(),
         "cachedir": False,
     }
-    too_large = InputError(f"{url}: larger than the limit of {_size(max_bytes)}")
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
             info = ydl.extract_info(url, download=True)
-    except _TooLarge:
-        raise too_large from None
+    except _Abort as abort:
+        raise abort.error from None
     except yt_dlp.utils.YoutubeDLError as exc:
         raise InputError(f"{url}: {_ytdlp_reason(str(exc), url)}") from None
     except OSError as exc:  # e.g. the disk filled up while yt-dlp was writing
@@ -185,53 +173,3 @@ def _ytdlp_reason(message: str, url: str) -> str:
         return "not a media file, and yt-dlp found no video on the page"
     line = line.replace(url, "").strip(" :")
     return f"yt-dlp: {line or 'download failed'}"
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib follows redirects to ftp:// too; a server must not steer us off http(s).
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            fp.close()
-            raise InputError(f"{req.full_url}: redirects to unsupported URL {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
-    """One short phrase for a network failure."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}".rstrip()
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        exc = exc.reason
-    if isinstance(exc, InvalidURL | ValueError):
-        return f"invalid URL ({exc})"
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout:g} s"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host ({exc.strerror or exc})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error ({exc.reason or exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "cannot connect (Connection refused)"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"cannot connect ({exc.strerror})"
-    if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect ({exc.reason})"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _size(n: int) -> str:
-    if n < 2**20:
-        return f"{n} bytes"
-    return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"

@@ -16,11 +16,16 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vidscope.errors import InputError
+
+if TYPE_CHECKING:
+    from vidscope.media.transfer import Limits
 
 _MARKER = ".source.json"
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -39,19 +44,20 @@ class Source:
 def resolve_source(
     source: str,
     cache_dir: Path,
+    limits: Limits | None = None,
     *,
-    max_bytes: int = 4 * 2**30,
-    timeout: float = 30.0,
+    stop: threading.Event | None = None,
 ) -> Source:
     """Resolve ``source`` to a local file, downloading http(s) URLs into ``cache_dir``.
 
     Local paths are returned unchanged (``vidscope.media.probe.probe`` validates them).
-    ``timeout`` bounds each network wait (connect, or a pause in the data), not the whole
-    download; ``max_bytes`` bounds the size of a download.
+    ``limits`` bound a download's size, its network waits, its duration and its rate (default
+    :class:`~vidscope.media.transfer.Limits`); ``stop`` ends it within a second.
 
     Raises:
         InputError: an unsupported scheme, or a download that failed; the message is one
             line naming the URL and the reason.
+        Cancelled: ``stop`` was set during the download.
     """
     if not _URL_RE.match(source.strip()):
         path = Path(source)
@@ -75,8 +81,9 @@ def resolve_source(
     work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".part", dir=downloads))
     try:
         from vidscope.media.download import download
+        from vidscope.media.transfer import Limits
 
-        file, name = download(url, work_dir, max_bytes=max_bytes, timeout=timeout)
+        file, name = download(url, work_dir, limits or Limits(), stop=stop)
         marker = {"url": url, "file": file.name, "name": name}
         (work_dir / _MARKER).write_text(json.dumps(marker), encoding="utf-8")
         if final_dir.exists() and _read_cache(final_dir, url) is None:

@@ -100,7 +100,9 @@ def create_app(
         settings=settings,
         store=store,
         board=board,
-        pool=WorkerPool(config, store, board, engine_factory=engine_factory),
+        pool=WorkerPool(
+            config, store, board, engine_factory=engine_factory, download=settings.download
+        ),
         auth=Authenticator(KeyFile(config.keys_path), os.environ.get(KEYS_ENV)),
     )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from vidscope.config import Settings
+from vidscope.config import DownloadSettings, Settings
 from vidscope.engine.executor import Analyzes, make_executor
 from vidscope.engine.progress import ProgressSink
 from vidscope.errors import VidscopeError
@@ -48,8 +48,11 @@ class WorkerPool:
         *,
         engine_factory: EngineFactory = make_engine,
         engines_per_worker: int = 2,
+        download: DownloadSettings | None = None,
     ) -> None:
         self.config = config
+        # The operator's limits on URL jobs, never a job's own settings (a client's choice).
+        self.download = download or DownloadSettings()
         self.store = store
         self.board = board
         self.policy = UrlPolicy(config.allow_private_urls)
@@ -172,21 +175,18 @@ class _Worker:
         path = self.config.data_dir / job.input
         if job.source_kind == "upload" or path.is_file():
             return path
-        # A URL job not fetched yet (or interrupted while fetching: start over).
+        # A URL job not fetched yet (or interrupted while fetching: start over).  A cancel
+        # or a shutdown (``stop``) ends the download within a second, even a stalled one.
         self.board.set_phase(job.id, "downloading")
-
-        def progress(received: int, total: int | None) -> None:
-            if stop.is_set():
-                raise VidscopeError("cancelled during download")
-            self.board.download(job.id, received, total)
-
         file = fetch_media(
             job.source,
             self.config.jobs_dir / job.id / "input",
             policy=self.pool.policy,
-            max_bytes=self.config.max_upload_mb * 2**20,
-            timeout=self.config.url_timeout_s,
-            on_progress=progress,
+            limits=self.pool.download.limits(
+                self.config.max_upload_mb * 2**20, self.config.url_timeout_s
+            ),
+            stop=stop,
+            on_progress=lambda received, total: self.board.download(job.id, received, total),
         )
         self.store.set_input(job.id, str(file.relative_to(self.config.data_dir)))
         return file
