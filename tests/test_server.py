@@ -691,12 +691,11 @@ def test_bounded_load_nothing_lost(
     listed = {j["id"] for j in bob.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]}
     assert set(ids) <= listed
 
-    metrics = alice.get("/metrics")
+    metrics = bob.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     values = dict(re.findall(r"^(vidscope_\S+) (\S+)$", metrics.text, re.M))
     assert int(values['vidscope_jobs{state="succeeded"}']) >= 10
     assert values["vidscope_queue_depth"] == "0"
-    assert float(values['vidscope_stage_busy_seconds_total{stage="shots"}']) > 0
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from hypothesis import HealthCheck, given, settings
 
 from vidscope.config import Settings
 from vidscope.engine.engine import Engine
@@ -86,7 +85,7 @@ class StubVlm:
 
     def analyze(self, shots: Sequence[ShotRequest]) -> list[ShotAnalysis]:
         if any(s.audio_features == FAIL for s in shots):
-            raise ValueError("model out of memory")
+            raise RuntimeError("model out of memory")
         return [
             ShotAnalysis(
                 caption=f"shot {s.shot_id}: {len(s.images or [])} frames",
@@ -330,38 +329,3 @@ def test_shutdown_requeues_and_restart_resumes_from_finished_tracks(
             assert sorted(report["reused_tracks"]) == ["shots", "visual_stats"]
     finally:
         served.stop()
-
-
-@pytest.mark.slow
-def test_fuzzed_requests_never_get_a_server_error(env: Env) -> None:
-    import schemathesis
-
-    key = env.key
-    schema = schemathesis.openapi.from_url(f"{env.server.url}/openapi.json")
-    # Not POST /v1/jobs: a fuzzed URL job could name a public host, and this test must not
-    # send traffic anywhere but loopback (explicit tests cover that endpoint).
-    operations = [
-        r.ok() for r in schema.exclude(path="/v1/jobs", method="POST").get_all_operations()
-    ]
-    assert {"/analyze", "/analyze_batch", "/v1/jobs/{job_id}/tracks/{name}"} <= {
-        op.path for op in operations
-    }
-    failures: list[str] = []
-    for operation in operations:
-
-        @settings(
-            max_examples=20, deadline=None, database=None,
-            suppress_health_check=list(HealthCheck),
-        )  # fmt: skip
-        @given(case=operation.as_strategy())
-        def call(case: Any) -> None:
-            try:
-                response = case.call(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-            except Exception as exc:  # a dropped connection is a failure too, with its case
-                failures.append(f"{case.method} {case.formatted_path}: {exc!r}")
-                return
-            if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}")
-
-        call()
-    assert not failures, failures

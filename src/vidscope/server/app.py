@@ -7,64 +7,29 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidscope._version import __version__
 from vidscope.config import load_settings
+from vidscope.server import handlers
 from vidscope.server.auth import KEYS_ENV, Authenticator, KeyFile
 from vidscope.server.config import ServerConfig
 from vidscope.server.deps import Owner, Services, ServicesDep, require_key
 from vidscope.server.health import Health, health, metrics_text
 from vidscope.server.jobs import EngineFactory, WorkerPool, make_engine
 from vidscope.server.jobs_api import jobs_router, openapi_components
+from vidscope.server.middleware import Gate
 from vidscope.server.progress import ProgressBoard
 from vidscope.server.shots import ShotBackend, shot_router
 from vidscope.server.store import JobStore, lock_data_dir
 
 log = logging.getLogger("vidscope.server")
-
-
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, counting what arrives (a missing or
-    false Content-Length changes nothing).  Uploads to ``/v1/jobs`` have their own limit."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        if scope["path"] == "/v1/jobs" and headers.get(b"content-type", b"").startswith(
-            b"multipart/form-data"
-        ):
-            await self.app(scope, receive, send)
-            return
-        too_large = HTTPException(413, f"request body larger than {self.max_bytes} bytes")
-        length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            response = JSONResponse({"detail": too_large.detail}, status_code=413)
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise too_large  # raised inside the endpoint: FastAPI answers it as JSON
-            return message
-
-        await self.app(scope, limited, send)
 
 
 def create_app(
@@ -89,11 +54,12 @@ def create_app(
     lock = lock_data_dir(config.data_dir)
     config.jobs_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(config.db_path)
-    requeued, gone = store.recover()
-    for job_id in gone:
-        shutil.rmtree(config.jobs_dir / job_id, ignore_errors=True)
-    if requeued:
-        log.info("re-queued %d interrupted job(s)", requeued)
+    recovery = store.recover(config.max_attempts)
+    _sweep(config.jobs_dir, recovery.ids)
+    if recovery.requeued:
+        log.info("re-queued %d interrupted job(s)", recovery.requeued)
+    for job_id in recovery.failed:
+        log.warning("job %s: interrupted too often; failed, not re-queued", job_id)
     board = ProgressBoard()
     services = Services(
         config=config,
@@ -127,7 +93,8 @@ def create_app(
     )
     app.state.services = services
     app.state.shot_backend = shot_backend
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_mb * 2**20)
+    app.add_middleware(Gate, auth=services.auth, config=config)
+    handlers.install(app)
     app.include_router(jobs_router())
     app.include_router(shot_router(require_key))
 
@@ -148,14 +115,25 @@ def create_app(
         responses={200: {"content": {"text/plain": {}}}},
     )
     def metrics(services: ServicesDep, owner: Owner) -> PlainTextResponse:
-        """Prometheus metrics: jobs by state, queue depth, busy time per stage."""
-        text = metrics_text(
-            services.store.counts(), services.store.busy_seconds(), services.pool.busy
-        )
+        """Prometheus metrics of the caller's own jobs: by state, and how many are queued.
+        (Server-wide figures are the operator's: ``vidscope metrics`` on the server.)"""
+        text = metrics_text(services.store.counts(owner))
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _sweep(jobs_dir: Path, known: set[str]) -> None:
+    """Remove what a crash left in ``jobs/`` without a job: an upload cut off before its job
+    was stored, a job deleted while running."""
+    for entry in jobs_dir.iterdir():
+        if entry.name not in known:
+            log.info("removing %s: no such job", entry.name)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -9,7 +9,6 @@ hash.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
@@ -25,6 +24,8 @@ import orjson
 from vidscope.errors import UsageError
 
 KEYS_ENV = "VIDSCOPE_API_KEYS"
+LOCAL_OWNER = "local"
+"""Owner of every job on a loopback server started without keys."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -48,13 +49,19 @@ class KeyFile:
         self.path = path
 
     def read(self) -> list[KeyInfo]:
+        """The stored keys; :class:`UsageError` if the file is not a keys file (or half-written)."""
         try:
             data = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
             return []
         except orjson.JSONDecodeError as exc:
             raise UsageError(f"{self.path}: not a valid keys file ({exc})") from None
-        return [KeyInfo(**entry) for entry in data.get("keys", [])]
+        try:
+            return [KeyInfo(**entry) for entry in data["keys"]]
+        except (KeyError, TypeError) as exc:
+            raise UsageError(
+                f"{self.path}: not a valid keys file (no list of keys: {exc})"
+            ) from None
 
     def _write(self, keys: list[KeyInfo]) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -101,9 +108,9 @@ class Authenticator:
         self._stamp: tuple[int, int] | None = None
         self._file: dict[str, str] = {}
         self._seen_keys = False
-        self._refresh()
+        self._refresh(strict=True)  # an unreadable keys file stops the server from starting
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, strict: bool = False) -> None:
         try:
             st = self.keys_file.path.stat()
             stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
@@ -112,10 +119,14 @@ class Authenticator:
         with self._lock:
             if stamp == self._stamp:
                 return
-            keys: dict[str, str] = {}
-            # A keys file caught half-written by another editor: keep the previous keys.
-            with contextlib.suppress(UsageError, TypeError):
+            try:
                 keys = {k.hash: k.name for k in self.keys_file.read()}
+            except UsageError:
+                if strict:
+                    raise
+                # Caught half-written by an editor: keep the previous keys, and leave the stamp
+                # so that the next request reads the file again.
+                return
             self._file, self._stamp = keys, stamp
 
     @property

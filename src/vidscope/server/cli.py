@@ -1,4 +1,4 @@
-"""``vidscope serve`` and ``vidscope keys add|list|revoke``.
+"""``vidscope serve``, ``vidscope metrics`` and ``vidscope keys add|list|revoke``.
 
 No postponed annotations, as in :mod:`vidscope.cli` (typer resolves them on every command).
 """
@@ -47,6 +47,13 @@ def serve(
     data_dir: DataDirOpt = None,
     max_upload_mb: Annotated[int, typer.Option(min=1, help="largest upload or download")] = 2048,
     max_queued: Annotated[int, typer.Option(min=1, help="queued jobs allowed per API key")] = 32,
+    max_json_kb: Annotated[
+        int, typer.Option(min=1, help="largest JSON body but those of POST /analyze*")
+    ] = 64,
+    max_attempts: Annotated[
+        int,
+        typer.Option(min=1, help="runs a job may start; one interrupted this often then fails"),
+    ] = 2,
     allow_private_url: Annotated[
         list[str] | None,
         typer.Option(
@@ -96,6 +103,8 @@ def serve(
         workers=workers,
         max_upload_mb=max_upload_mb,
         max_queued_per_key=max_queued,
+        max_json_kb=max_json_kb,
+        max_attempts=max_attempts,
         allow_private_urls=True if "*" in allowed else allowed,
         config_file=config,
         overrides=_overrides(
@@ -163,7 +172,30 @@ def keys_revoke(
     typer.echo(f"revoked {name!r}", err=True)
 
 
+def metrics(data_dir: DataDirOpt = None) -> None:
+    """Server-wide figures, in the Prometheus text format: every key's jobs by state, the
+    queue, busy time per pipeline stage.
+
+    For the server's operator: it reads the data directory, which only they can (an API key
+    sees just its own jobs, at GET /metrics).  Its output suits node_exporter's textfile
+    collector; it can run while the server does.
+    """
+    from vidscope.server.config import ServerConfig
+    from vidscope.server.health import metrics_text
+    from vidscope.server.store import JobStore
+
+    cfg = ServerConfig(data_dir=_data_dir(data_dir))
+    if not cfg.db_path.is_file():
+        raise UsageError(f"no jobs database in {cfg.data_dir}: has a server run there?")
+    store = JobStore(cfg.db_path)
+    try:
+        typer.echo(metrics_text(store.counts(), store.busy_seconds()), nl=False)
+    finally:
+        store.close()
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``serve`` and ``keys`` to the ``vidscope`` command line."""
+    """Add ``serve``, ``metrics`` and ``keys`` to the ``vidscope`` command line."""
     app.command()(serve)
+    app.command()(metrics)
     app.add_typer(keys_app, name="keys")

@@ -32,7 +32,13 @@ class ServerConfig:
     workers: int = 1
     max_upload_mb: int = 2048
     max_body_mb: int = 64
-    """Largest JSON body (the shot-analysis endpoints carry base64 images)."""
+    """Largest body of the shot-analysis endpoints (they carry base64 images or video)."""
+    max_json_kb: int = 64
+    """Largest body of every other endpoint (a URL job is a few hundred bytes)."""
+    max_attempts: int = 2
+    """Runs a job may start: one interrupted this often (the server stopped or crashed while
+    running it) fails instead of being queued again, so a job that crashes the server cannot
+    crash every restart."""
     max_queued_per_key: int = 32
     allow_private_urls: bool | tuple[str, ...] = False
     url_timeout_s: float = 30.0
@@ -51,3 +57,10 @@ class ServerConfig:
     @property
     def keys_path(self) -> Path:
         return self.data_dir / "keys.json"
+
+    def relative(self, text: str) -> str:
+        """``text`` with the data directory's absolute path taken out of every path in it:
+        messages shown to clients name files by their place in the data directory."""
+        for root in {str(self.data_dir.absolute()), str(self.data_dir.resolve())}:
+            text = text.replace(root + os.sep, "")
+        return text

@@ -6,18 +6,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vidscope.config import Settings
 from vidscope.server.auth import Authenticator
 from vidscope.server.config import ServerConfig
 from vidscope.server.jobs import WorkerPool
+from vidscope.server.middleware import OWNER
 from vidscope.server.progress import ProgressBoard
 from vidscope.server.store import JobStore
-
-LOCAL_OWNER = "local"
-"""Owner of every job on a loopback server started without keys."""
 
 
 @dataclass
@@ -40,22 +38,13 @@ def get_services(request: Request) -> Services:
 _bearer = HTTPBearer(auto_error=False, description="an API key from `vidscope keys add`")
 
 
-def require_key(
+async def require_key(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """The caller's owner name; 401 without a valid ``Authorization: Bearer KEY``."""
-    auth = get_services(request).auth
-    if not auth.enabled:
-        return LOCAL_OWNER
-    owner = auth.owner(credentials.credentials) if credentials is not None else None
-    if owner is None:
-        raise HTTPException(
-            401,
-            "missing API key" if credentials is None else "invalid API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return owner
+    """The caller's owner name.  The :class:`~vidscope.server.middleware.Gate` checked the key
+    before the request got this far (``credentials`` is here for the OpenAPI security scheme)."""
+    return getattr(request.state, OWNER)
 
 
 Owner = Annotated[str, Depends(require_key)]

@@ -1,4 +1,5 @@
-"""``GET /health`` (no authentication) and ``GET /metrics`` (Prometheus text format)."""
+"""``GET /health`` (no authentication), and the Prometheus text of ``GET /metrics`` (a key's own
+jobs) and ``vidscope metrics`` (the whole server, for its operator)."""
 
 from __future__ import annotations
 
@@ -94,8 +95,9 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
 
 
-def metrics_text(counts: dict[str, int], busy: dict[str, float], running_here: int) -> str:
-    """The server's state in the Prometheus text exposition format (version 0.0.4)."""
+def metrics_text(counts: dict[str, int], busy: dict[str, float] | None = None) -> str:
+    """Jobs by state and the queue's depth (and, given ``busy``, busy time per pipeline stage)
+    in the Prometheus text exposition format (version 0.0.4)."""
     lines: list[str] = [
         "# HELP vidscope_jobs Jobs in the store, by state.",
         "# TYPE vidscope_jobs gauge",
@@ -103,12 +105,15 @@ def metrics_text(counts: dict[str, int], busy: dict[str, float], running_here: i
         "# HELP vidscope_queue_depth Jobs waiting for a worker.",
         "# TYPE vidscope_queue_depth gauge",
         f"vidscope_queue_depth {counts.get('queued', 0)}",
-        "# HELP vidscope_workers_busy Workers running a job now.",
-        "# TYPE vidscope_workers_busy gauge",
-        f"vidscope_workers_busy {running_here}",
-        "# HELP vidscope_stage_busy_seconds_total Busy time per pipeline stage (the decoder and"
-        " each analyzer), summed over finished runs.",
-        "# TYPE vidscope_stage_busy_seconds_total counter",
-        *(f"vidscope_stage_busy_seconds_total{_labels(stage=s)} {v:.6g}" for s, v in busy.items()),
     ]
+    if busy is not None:
+        lines += [
+            "# HELP vidscope_stage_busy_seconds_total Busy time per pipeline stage (the decoder"
+            " and each analyzer), summed over finished runs.",
+            "# TYPE vidscope_stage_busy_seconds_total counter",
+            *(
+                f"vidscope_stage_busy_seconds_total{_labels(stage=s)} {v:.6g}"
+                for s, v in busy.items()
+            ),
+        ]
     return "\n".join(lines) + "\n"

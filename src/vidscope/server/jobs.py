@@ -94,11 +94,6 @@ class WorkerPool:
             if job_id in self._running:
                 self._running[job_id].set()
 
-    @property
-    def busy(self) -> int:
-        with self._lock:
-            return len(self._running)
-
     def _work(self) -> None:
         _Worker(self).run()
 
@@ -205,10 +200,10 @@ class _Worker:
             )
             status = "succeeded"
         except VidscopeError as exc:
-            error = str(exc)
+            error = self.config.relative(str(exc))
         except Exception as exc:
             log.exception("job %s: worker error", job.id)
-            error = f"internal error: {type(exc).__name__}: {exc}"
+            error = self.config.relative(f"internal error: {type(exc).__name__}: {exc}")
             broken = self.engines.pop(key, None)
             if broken is not None:
                 broken.close()

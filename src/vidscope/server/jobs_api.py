@@ -178,7 +178,10 @@ async def _submit_upload(request: Request, services: Services, owner: str) -> JS
         try:
             await run_in_threadpool(probe, upload.path)
         except InputError as exc:
-            raise HTTPException(415, f"not a readable media file: {exc}") from None
+            # Named as the client named it: where it lies on this server is not theirs to know.
+            name = upload.filename or "the upload"
+            message = config.relative(str(exc).replace(str(upload.path), name))
+            raise HTTPException(415, message) from None
         input_ = str(upload.path.relative_to(config.data_dir))
         job = _new_job(owner, job_id, "upload", upload.filename or "upload", input_, settings)
         return await run_in_threadpool(_enqueue, services, job)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
@@ -52,6 +53,21 @@ def _base64(value: str) -> str:
 Base64 = Annotated[str, AfterValidator(_base64), Field(min_length=4, max_length=32 * 2**20)]
 
 
+def _finite(value: Any) -> Any:
+    """Refuse NaN and infinities anywhere in ``value``: JSON has no such numbers, though
+    Python's parser reads them, and a backend would pass one on into its prompt."""
+    todo = [value]  # a loop, not recursion: the nesting is the client's to choose
+    while todo:
+        item = todo.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("NaN and infinities are not JSON numbers")
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return value
+
+
 class ShotRequest(BaseModel):
     """One shot: its keyframes (or a clip), audio features and where it is in the video."""
 
@@ -65,7 +81,7 @@ class ShotRequest(BaseModel):
         description="keyframes, base64 (or data URLs); give these or `video`",
     )
     video: Base64 | None = Field(default=None, description="the shot as a base64 video file")
-    audio_features: dict[str, Any] | None = Field(
+    audio_features: Annotated[dict[str, Any], AfterValidator(_finite)] | None = Field(
         default=None, description="audio features of the shot (loudness, tempo, ...)"
     )
     start_time: float = Field(ge=0, description="shot start, seconds")
@@ -106,7 +122,9 @@ class ShotBackend(Protocol):
     """A vision-language model that captions and scores shots (the VLM backend plugs in here).
 
     ``analyze`` gets a whole batch so that a backend can batch on its device; it blocks, and
-    runs on a worker thread.  It returns one analysis per shot, in order."""
+    runs on a worker thread.  It returns one analysis per shot, in order, and raises
+    ValueError for a shot whose images or video it cannot read (the client's error: 422);
+    anything else it raises is the backend's failure (502)."""
 
     model: str
     """The model's name, reported by ``/health``."""
@@ -124,6 +142,8 @@ def _backend(request: Request) -> ShotBackend:
 async def _run(backend: ShotBackend, shots: Sequence[ShotRequest]) -> list[ShotAnalysis]:
     try:
         results = await run_in_threadpool(backend.analyze, shots)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     except Exception as exc:
         raise HTTPException(502, f"VLM backend failed: {type(exc).__name__}: {exc}") from None
     if len(results) != len(shots):

@@ -83,6 +83,24 @@ class Job:
         return self.status in TERMINAL
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`JobStore.recover` did."""
+
+    requeued: int
+    failed: list[str]
+    """Jobs interrupted too often, now failed."""
+    gone: list[str]
+    """Jobs deleted while running: their files are to be removed."""
+    ids: set[str]
+    """Every job the store still has: a job directory of any other name is an orphan."""
+
+
+def _given_up(attempts: int) -> str:
+    times = {1: "once", 2: "twice"}.get(attempts, f"{attempts} times")
+    return f"interrupted {times} (the server stopped or crashed while running it); not retried"
+
+
 def new_job_id() -> str:
     """Server-generated, so that no client text ever names a directory."""
     return str(uuid.uuid4())
@@ -301,30 +319,44 @@ class JobStore:
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
-    def recover(self) -> tuple[int, list[str]]:
-        """After a crash or restart: re-queue interrupted jobs, finish the cancelled ones.
-
-        Returns how many jobs were re-queued and the ids of jobs deleted while running, whose
-        files the caller removes."""
+    def recover(self, max_attempts: int) -> Recovery:
+        """After a crash or restart: re-queue interrupted jobs, finish the cancelled ones, and
+        fail those interrupted ``max_attempts`` times (a job that crashes the server would
+        otherwise crash every restart)."""
+        now = time.time()
         with self._write() as db:
             gone = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE deleted")]
             db.execute("DELETE FROM jobs WHERE deleted")
             db.execute(
                 "UPDATE jobs SET status = 'cancelled', finished = ?"
                 " WHERE status = 'running' AND cancel_requested",
-                (time.time(),),
+                (now,),
+            )
+            failed = [
+                (r["id"], _given_up(r["attempts"]))
+                for r in db.execute(
+                    "SELECT id, attempts FROM jobs WHERE status = 'running' AND attempts >= ?",
+                    (max_attempts,),
+                )
+            ]
+            db.executemany(
+                "UPDATE jobs SET status = 'failed', finished = ?, error = ? WHERE id = ?",
+                [(now, error, job_id) for job_id, error in failed],
             )
             requeued = db.execute(
                 "UPDATE jobs SET status = 'queued', started = NULL WHERE status = 'running'"
             ).rowcount
-        return requeued, gone
+            ids = {r["id"] for r in db.execute("SELECT id FROM jobs")}
+        return Recovery(requeued, [job_id for job_id, _ in failed], gone, ids)
 
-    def counts(self) -> dict[str, int]:
-        """Jobs by status, every status present (for metrics)."""
+    def counts(self, owner: str | None = None) -> dict[str, int]:
+        """Jobs by status, every status present (for metrics): ``owner``'s, or everyone's."""
+        sql = "SELECT status, count(*) AS n FROM jobs WHERE NOT deleted"
+        args: tuple[str, ...] = ()
+        if owner is not None:
+            sql, args = sql + " AND owner = ?", (owner,)
         with self._lock:
-            rows = self._db.execute(
-                "SELECT status, count(*) AS n FROM jobs WHERE NOT deleted GROUP BY status"
-            ).fetchall()
+            rows = self._db.execute(sql + " GROUP BY status", args).fetchall()
         out = dict.fromkeys(STATUSES, 0)
         out.update({r["status"]: r["n"] for r in rows})
         return out
