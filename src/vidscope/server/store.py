@@ -90,8 +90,6 @@ class Recovery:
     requeued: int
     failed: list[str]
     """Jobs interrupted too often, now failed."""
-    gone: list[str]
-    """Jobs deleted while running: their files are to be removed."""
     ids: set[str]
     """Every job the store still has: a job directory of any other name is an orphan."""
 
@@ -320,12 +318,11 @@ class JobStore:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def recover(self, max_attempts: int) -> Recovery:
-        """After a crash or restart: re-queue interrupted jobs, finish the cancelled ones, and
-        fail those interrupted ``max_attempts`` times (a job that crashes the server would
-        otherwise crash every restart)."""
+        """After a crash or restart: forget jobs deleted while running, re-queue interrupted
+        jobs, finish the cancelled ones, and fail those interrupted ``max_attempts`` times (a
+        job that crashes the server would otherwise crash every restart)."""
         now = time.time()
         with self._write() as db:
-            gone = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE deleted")]
             db.execute("DELETE FROM jobs WHERE deleted")
             db.execute(
                 "UPDATE jobs SET status = 'cancelled', finished = ?"
@@ -347,7 +344,7 @@ class JobStore:
                 "UPDATE jobs SET status = 'queued', started = NULL WHERE status = 'running'"
             ).rowcount
             ids = {r["id"] for r in db.execute("SELECT id FROM jobs")}
-        return Recovery(requeued, [job_id for job_id, _ in failed], gone, ids)
+        return Recovery(requeued, [job_id for job_id, _ in failed], ids)
 
     def counts(self, owner: str | None = None) -> dict[str, int]:
         """Jobs by status, every status present (for metrics): ``owner``'s, or everyone's."""
