@@ -23,11 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vidscope.errors import InputError, UsageError
-from vidscope.media.probe import probe
 from vidscope.server.deps import Owner, Services, ServicesDep
 from vidscope.server.options import JobOptions, Name, parse_form_options, resolve_settings
 from vidscope.server.store import Job, Status, new_job_id
-from vidscope.server.uploads import UploadError, receive_upload
+from vidscope.server.uploads import UploadError, check_media, receive_upload
 from vidscope.timeline.bundle import read_manifest
 from vidscope.timeline.exports import prepare
 from vidscope.timeline.result import Result, overlaps
@@ -175,13 +174,7 @@ async def _submit_upload(request: Request, services: Services, owner: str) -> JS
         assert upload.path is not None
         analyzers, options = parse_form_options(upload.fields)
         settings = await run_in_threadpool(resolve_settings, services, analyzers, options)
-        try:
-            await run_in_threadpool(probe, upload.path)
-        except InputError as exc:
-            # Named as the client named it: where it lies on this server is not theirs to know.
-            name = upload.filename or "the upload"
-            message = config.relative(str(exc).replace(str(upload.path), name))
-            raise HTTPException(415, message) from None
+        await check_media(upload, config.relative)
         input_ = str(upload.path.relative_to(config.data_dir))
         job = _new_job(owner, job_id, "upload", upload.filename or "upload", input_, settings)
         return await run_in_threadpool(_enqueue, services, job)

@@ -1,4 +1,4 @@
-"""Receiving an uploaded media file: streamed to disk, limited while it streams.
+"""Receiving an uploaded media file: streamed to disk, limited while it streams, then probed.
 
 Starlette's form parser would spool the whole upload before the endpoint sees it, so its size
 could only be checked afterwards; this parser writes the ``file`` part straight to its place in
@@ -9,6 +9,7 @@ its extension is kept, and only from a whitelist.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -17,6 +18,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+
+from vidscope.errors import InputError
+from vidscope.media.probe import probe
 
 MEDIA_SUFFIXES = frozenset({
     ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
@@ -160,3 +164,14 @@ async def receive_upload(request: Request, dest: Path, max_bytes: int) -> Upload
     if form.upload.size == 0:
         raise UploadError(422, "the uploaded file is empty")
     return form.upload
+
+
+async def check_media(upload: Upload, relative: Callable[[str], str]) -> None:
+    """Refuse (415) an upload that is not a readable media file.  The reason names the file as
+    the client did, and ``relative`` takes any other server path out of it."""
+    assert upload.path is not None
+    try:
+        await run_in_threadpool(probe, upload.path)
+    except InputError as exc:
+        reason = str(exc).replace(str(upload.path), upload.filename or "the upload")
+        raise UploadError(415, relative(reason)) from None
