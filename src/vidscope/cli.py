@@ -166,24 +166,6 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "input"
 
 
-def _print_report(report: dict[str, Any]) -> None:
-    table = Table(title="run report", title_justify="left", show_edge=False)
-    for col in ("stage", "busy s", "items", "RTF", "share of wall"):
-        table.add_column(col, justify="right" if col != "stage" else "left")
-    for name, s in report["stages"].items():
-        table.add_row(
-            name, f"{s['busy_s']:.2f}", str(s["items"]), f"{s['rtf']:.3f}",
-            f"{100 * (s['share_of_wall'] or 0):.0f}%",
-        )  # fmt: skip
-    err.print(table)
-    cov = ", ".join(f"{k} {100 * v:.0f}%" for k, v in report["coverage"].items())
-    err.print(
-        f"wall {report['wall_s']:.2f} s for {report['media_duration_s']:.1f} s of media "
-        f"(RTF {report['rtf']:.3f}; model setup {report['setup_s']:.2f} s), "
-        f"peak memory {report['peak_rss_mb']:.0f} MB" + (f"; coverage: {cov}" if cov else "")
-    )
-
-
 @app.command()
 def analyze(
     inputs: Annotated[list[str], typer.Argument(help="files, directories or http(s) URLs")],
@@ -216,6 +198,9 @@ def analyze(
         typer.Option(help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001"),
     ] = None,
     force: Annotated[bool, typer.Option(help="recompute tracks a previous run finished")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="if another run is writing the bundle, wait for it to end")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     json_events: Annotated[
         bool, typer.Option("--json", help="progress as JSON lines on stdout")
@@ -232,6 +217,8 @@ def analyze(
     from vidscope.config import load_settings
     from vidscope.engine.executor import make_executor
     from vidscope.engine.progress import make_sink
+    from vidscope.run_summary import print_report, status_line
+    from vidscope.timeline.bundle import Status
 
     try:
         names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
@@ -241,6 +228,7 @@ def analyze(
             device=device,
             audio_channel=audio_channel,
             executor=executor or ("ray" if ray_address else None),
+            wait_for_bundle=wait or None,
             **{
                 "analyzer.transcript.asr_model": asr_model,
                 "vlm.model": vlm_model,
@@ -265,46 +253,23 @@ def analyze(
                     err.print(f"[red]error:[/] {outcome.error}", highlight=False, soft_wrap=True)
                     continue
                 assert outcome.result is not None
-                if not quiet and not json_events:
-                    _print_report(outcome.result.report)
-                    err.print(
-                        f"[green]{outcome.result.status}[/]: {outcome.output}"
-                        + (f" ({n}/{len(jobs)})" if many else "")
-                    )
+                loud = not quiet and not json_events
+                if loud:
+                    print_report(err, outcome.result.report)
+                # Gaps are a warning, said even by a quiet run.
+                if loud or outcome.result.status == Status.COMPLETE_WITH_GAPS:
+                    where = f"{outcome.output}" + (f" ({n}/{len(jobs)})" if many else "")
+                    err.print(status_line(outcome.result, where), highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
-            err.print("interrupted: the bundle is left incomplete")
+            err.print("interrupted: run the same command again to resume")
             raise typer.Exit(130) from None
         actors = getattr(runner, "last_report", {}).get("actors")
         if actors and not quiet and not json_events:
-            _print_actors(actors)
+            from vidscope.engine.ray.actors_table import actors_table
+
+            err.print(actors_table(actors))
     if failures:
         raise typer.Exit(max(f.exit_code for f in failures))
-
-
-def _print_actors(actors: dict[str, dict[str, Any]]) -> None:
-    """The model actors of a Ray run: where the time went, across every input."""
-    from rich.table import Table
-
-    table = Table(title="model actors", title_justify="left", show_edge=False)
-    columns = ("actor", "videos", "items", "setup s", "busy s", "idle s", "batches")
-    for col in columns:
-        table.add_column(col, justify="left" if col == "actor" else "right", no_wrap=True)
-    for name, a in actors.items():
-        if "error" in a:
-            table.add_row(name, *[""] * (len(columns) - 2), a["error"])
-            continue
-        model = a.get("model") or {}
-        # Model calls x their mean size, and how many served several videos at once.
-        batches = (
-            f"{model['model_calls']}x{model['mean_batch']:g}, {model['merged_calls']} shared"
-            if model.get("model_calls")
-            else ""
-        )
-        table.add_row(
-            name + (" (restarted)" if a["restarted"] else ""), str(a["videos"]), str(a["items"]),
-            f"{a['setup_s']:.2f}", f"{a['busy_s']:.2f}", f"{a['idle_s']:.2f}", batches,
-        )  # fmt: skip
-    err.print(table)
 
 
 @app.command("analyzers")
@@ -596,23 +561,10 @@ def main() -> None:
     # vidscope's settings and parameter models use no pydantic plugins; looking for them
     # scans every installed distribution's entry points (10 ms of every command).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from vidscope.exit_codes import run
+
     try:
-        app()
-    except VidscopeError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("VIDSCOPE_DEBUG"):
-            raise
-        err.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} "
-            "(set VIDSCOPE_DEBUG=1 for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(70)
+        run(app, err)
     finally:
         gc.freeze()
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from vidscope.errors import UsageError
 
@@ -130,6 +132,11 @@ class Settings(BaseModel):
         "top-level setting: an HTTP client cannot set them for its job",
     )
     progress: Literal["auto", "rich", "plain", "json", "none"] = "auto"
+    wait_for_bundle: bool = Field(
+        default=False,
+        description="when another run is writing the same result bundle, wait for it to end "
+        "instead of failing at once",
+    )
     isolation: dict[str, Literal["thread", "process"]] = Field(
         default_factory=dict,
         description="run an analyzer in a worker thread or its own long-lived process",
@@ -142,6 +149,20 @@ class Settings(BaseModel):
         description="vision-language backend shared by captions, shot_captions and summary "
         "(model, endpoint, ...); analyzer.<name>.* overrides it for one analyzer",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, value: str) -> str:
+        # Checked here, before any model loads: a library given "tpu" fails deep inside with
+        # its own message, after the input was decoded.
+        if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", value):
+            # A custom error keeps pydantic's "Value error, " prefix out of the message.
+            raise PydanticCustomError(
+                "device",
+                "{device} is not cpu, cuda or cuda:N (N a GPU number)",
+                {"device": repr(value)},
+            )
+        return value
 
     def params_for(self, name: str) -> dict[str, Any]:
         """The raw parameters of analyzer ``name``: its shared section, then its own keys."""

@@ -7,6 +7,7 @@ It is the local executor: inputs run one after another, the analyzers of each si
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -17,16 +18,26 @@ from typing import Any
 from vidscope.analyzers.base import Analyzer
 from vidscope.config import Settings, load_settings
 from vidscope.engine.executor import InputResult
-from vidscope.engine.graph import StreamGraph
+from vidscope.engine.graph import STOPPED, StreamGraph
 from vidscope.engine.plan import make_plan, skip_reason
 from vidscope.engine.progress import ProgressSink, null_sink
 from vidscope.engine.report import ResourceMonitor, StageStats, build_report
 from vidscope.engine.workers import Worker, WorkerFactory, make_worker
-from vidscope.errors import AnalysisFailed, VidscopeError
+from vidscope.errors import AnalysisFailed, InputError, OutputError, VidscopeError
 from vidscope.media.ingest import resolve_source
 from vidscope.media.probe import MediaInfo, probe
-from vidscope.timeline.bundle import BundleWriter, TrackWriter, read_manifest
-from vidscope.timeline.result import Result
+from vidscope.timeline.bundle import BundleWriter, Status, TrackWriter, read_manifest, timestamp
+from vidscope.timeline.gaps import find_gaps
+from vidscope.timeline.lock import bundle_lock
+from vidscope.timeline.result import Result, track_file
+
+
+def _inside(root: Path, entry: dict[str, Any]) -> bool:
+    """Whether a track entry's file exists inside the bundle ``root`` (see ``track_file``)."""
+    try:
+        return track_file(root, entry).exists()
+    except InputError:
+        return False
 
 
 def _track_identity(analyzer: Analyzer) -> dict[str, Any]:
@@ -129,7 +140,7 @@ class Engine:
         earlier = {
             t: e
             for t, e in previous.get("tracks", {}).items()
-            if e.get("status") == "complete" and "inputs" in e and (output / e["path"]).exists()
+            if e.get("status") == Status.COMPLETE and "inputs" in e and _inside(output, e)
         }
         owner = {t: n for n in active for t in self.analyzers[n].output_tracks()}
         available = set(owner) | set(earlier)
@@ -194,14 +205,24 @@ class Engine:
         """Analyze one input into the bundle directory ``output`` and return the result.
 
         Raises :class:`~vidscope.errors.InputError` for unusable input (before anything is
-        written) and :class:`~vidscope.errors.AnalysisFailed` when some tracks did not finish
-        (the bundle stays, marked incomplete).
+        written), :class:`~vidscope.errors.BundleBusy` when another run is writing ``output``
+        (unless the ``wait_for_bundle`` setting says to wait for it) and
+        :class:`~vidscope.errors.AnalysisFailed` when some tracks did not finish (the bundle
+        stays, marked incomplete).  A ``KeyboardInterrupt`` stops the analyzers, marks the
+        bundle ``interrupted`` and goes on; a rerun resumes.
         """
-        with self._lock:
-            return self._analyze(source, Path(output), force, stop or threading.Event())
+        # The bundle's lock, then the bundle itself: held until its manifest says how the
+        # run ended, whatever ends it.
+        with self._lock, contextlib.ExitStack() as held:
+            return self._analyze(source, Path(output), force, stop or threading.Event(), held)
 
     def _analyze(
-        self, source: str | Path, output: Path, force: bool, stop: threading.Event
+        self,
+        source: str | Path,
+        output: Path,
+        force: bool,
+        stop: threading.Event,
+        held: contextlib.ExitStack,
     ) -> Result:
         t0 = time.perf_counter()
         src = resolve_source(
@@ -212,6 +233,15 @@ class Engine:
         )
         media = probe(src.path)
         active, skipped = self._active(media)
+        # Raises OutputError itself when the bundle's folder cannot be created.
+        held.enter_context(
+            bundle_lock(
+                output,
+                wait=self.settings.wait_for_bundle,
+                stop=stop,
+                on_wait=lambda message: self.sink("warning", message=message),
+            )
+        )
         taken = self._earlier_tracks(output, media, active, force)
         reused_names = [
             n for n in active if all(t in taken for t in self.analyzers[n].output_tracks())
@@ -234,6 +264,7 @@ class Engine:
                 "tracks": dict(taken),
             },
         )
+        held.enter_context(bundle)
         self.sink(
             "input_started",
             input=str(source),
@@ -256,23 +287,35 @@ class Engine:
                     per_second[track] = writers[name][track]
 
         def on_track_done(name: str, error: str | None, stats: StageStats) -> None:
+            if error is None:
+                status, label = Status.COMPLETE, "done"
+            elif error == STOPPED:
+                status, label = Status.INTERRUPTED, Status.INTERRUPTED.value
+            else:
+                status, label = Status.FAILED, f"failed: {error}"
             for track, writer in writers[name].items():
-                writer.close()
                 fields: dict[str, Any] = {
-                    "status": "failed" if error else "complete",
-                    "records": writer.records,
+                    "status": status,
                     "timings": {
                         "busy_s": round(stats.busy, 3),
                         "items": stats.items,
                         "rtf": round(stats.busy / media.duration, 4),
                     },
                 }
-                if error:
+                if status == Status.FAILED:
                     fields["error"] = error
+                try:
+                    writer.close()
+                except OutputError as exc:
+                    fields.update(status=Status.FAILED, error=str(exc))
+                fields["records"] = writer.records
                 if track in per_second:
                     fields["coverage"] = round(writer.coverage.fraction(media.start, media.end), 4)
-                bundle.update_track(track, **fields)
-            self.sink("track_done", analyzer=name, status="failed: " + error if error else "done")
+                # This runs on an analyzer's thread, with nobody to raise to: a manifest the
+                # disk refuses is kept as ``bundle.failure`` and ends the run below.
+                with contextlib.suppress(OutputError):
+                    bundle.update_track(track, **fields)
+            self.sink("track_done", analyzer=name, status=label)
 
         gpu = any(self.analyzers[n].resources.gpus > 0 for n in to_run)
         with ResourceMonitor(gpu=gpu and self.settings.device.startswith("cuda")) as monitor:
@@ -297,8 +340,11 @@ class Engine:
                 self.sink,
                 stop,
             )
+        if bundle.failure is not None:
+            # The bundle's context marks it failed, with this error, on the way out.
+            raise bundle.failure
         wall = time.perf_counter() - t0
-        errors = {**setup_errors, **outcome.errors}
+        errors = {n: e for n, e in {**setup_errors, **outcome.errors}.items() if e != STOPPED}
         coverage = {
             t: e["coverage"]
             for t, e in bundle.manifest["tracks"].items()
@@ -319,18 +365,20 @@ class Engine:
                 "kept_tracks": sorted(t for t, e in taken.items() if e.get("kept")),
             },
         )
+        gaps = find_gaps(media, report["coverage"])
         if stop.is_set():
-            status = "cancelled"
+            status = Status.CANCELLED
         elif errors:
-            status = "failed" if outcome.decode_error else "incomplete"
+            status = Status.FAILED if outcome.decode_error else Status.INCOMPLETE
         else:
-            status = "complete"
+            status = Status.COMPLETE_WITH_GAPS if gaps else Status.COMPLETE
         bundle.set(
             status=status,
             report=report,
             warnings=outcome.decode_warnings,
+            gaps=gaps,
             errors=errors,
-            finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            finished=timestamp(),
         )
         self.sink("input_done", output=str(output), status=status, report=report, errors=errors)
         if errors and not stop.is_set():

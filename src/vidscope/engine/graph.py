@@ -13,6 +13,8 @@ consume that track, so shot-dependent work starts as soon as the first shot is k
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import queue
 import threading
@@ -23,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import orjson
 
 from vidscope.analyzers.base import (
     Analyzer,
@@ -37,12 +38,16 @@ from vidscope.analyzers.base import (
 from vidscope.engine.progress import ProgressSink
 from vidscope.engine.report import StageStats
 from vidscope.engine.workers import Worker
+from vidscope.errors import InputError
 from vidscope.media.decode import AudioChannel, Decoder
 from vidscope.media.probe import MediaInfo
 from vidscope.timeline.bundle import TrackWriter
 from vidscope.timeline.coverage import Coverage
+from vidscope.timeline.result import track_lines
 
 _END = object()
+STOPPED = "stopped before the end of the input"
+"""The error of an analyzer that the run's stop event stopped (nothing went wrong with it)."""
 
 
 @dataclass
@@ -218,13 +223,17 @@ class StreamGraph:
                     _put(node, _END, stop)
 
         def replay_track(track: str, path: Path, targets: list[Node]) -> None:
-            with path.open("rb") as f:
-                for line in f:
-                    if line.strip():
-                        item = TrackRecord(track, orjson.loads(line))
-                        for node in targets:
-                            if not _put(node, item, stop):
-                                return
+            try:
+                for _, record in track_lines(path):
+                    item = TrackRecord(track, record)
+                    for node in targets:
+                        if not _put(node, item, stop):
+                            return
+            except InputError as exc:
+                # A track file damaged since its run: its consumers fail instead of finishing
+                # on part of it.
+                for node in targets:
+                    node.error = node.error or str(exc)
             for node in targets:
                 _put(node, _END, stop)
 
@@ -291,7 +300,7 @@ class StreamGraph:
                     except Exception as exc:
                         node.error = f"{type(exc).__name__}: {exc}"
             if stop.is_set():
-                node.error = node.error or "cancelled"
+                node.error = node.error or STOPPED
             if node.error is None and node in decode_nodes and decode_info["error"]:
                 node.error = decode_info["error"]
             failed_upstream = [n for n in node.required_from if nodes[n].error]
@@ -309,27 +318,53 @@ class StreamGraph:
                 _put(consumer, _END, stop)
             on_track_done(node.name, node.error, node.stats)
 
-        threads = [
-            threading.Thread(target=work, args=(n,), name=f"vidscope-{n.name}", daemon=True)
-            for n in nodes.values()
-        ]
+        jobs = [(f"vidscope-{n.name}", functools.partial(work, n)) for n in nodes.values()]
         if decode_nodes:
-            threads.append(threading.Thread(target=decode, name="vidscope-decode", daemon=True))
+            jobs.append(("vidscope-decode", decode))
         for track, targets in replay.items():
-            threads.append(
-                threading.Thread(
-                    target=replay_track,
-                    args=(track, reused[track], targets),
-                    name=f"vidscope-replay-{track}",
-                    daemon=True,
-                )
-            )
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            job = functools.partial(replay_track, track, reused[track], targets)
+            jobs.append((f"vidscope-replay-{track}", job))
+        _run_threads(jobs, stop)
         stages = {"decode": decode_stats, **{n: node.stats for n, node in nodes.items()}}
         errors = {n: node.error for n, node in nodes.items() if node.error}
         if decode_info["error"]:
             errors = {n: decode_info["error"] for n in nodes if n not in errors} | errors
         return Outcome(errors, stages, decode_info["warnings"], decode_info["error"])
+
+
+def _run_threads(jobs: list[tuple[str, Callable[[], None]]], stop: threading.Event) -> None:
+    """Run each ``(name, job)`` on its own thread and wait until every one has returned, even
+    when the wait is interrupted.
+
+    Ctrl-C raises in this (the main) thread.  An analyzer thread still inside a native library
+    (onnxruntime, FFmpeg) when the interpreter finalises aborts the whole process (``terminate
+    called without an active exception``), so the interrupt goes on only once every thread has
+    seen ``stop`` and returned.  The wait is on events rather than ``Thread.join``: on Python
+    3.11 a join cut short by an interrupt marks a thread that still runs as stopped
+    (bpo-45274), and every later join returns at once.
+    """
+    running: list[tuple[threading.Thread, threading.Event]] = []
+
+    def run(job: Callable[[], None], done: threading.Event) -> None:
+        try:
+            job()
+        finally:
+            done.set()
+
+    try:
+        for name, job in jobs:
+            done = threading.Event()
+            thread = threading.Thread(target=run, args=(job, done), name=name, daemon=True)
+            running.append((thread, done))
+            thread.start()
+        for _, done in running:
+            done.wait()
+    except BaseException:
+        stop.set()
+        for thread, done in running:
+            # A thread the interrupt kept from starting has no ident and nothing to wait for.
+            while thread.ident is not None and not done.is_set():
+                # A second Ctrl-C does not cut this short: that would be the same abort.
+                with contextlib.suppress(KeyboardInterrupt):
+                    done.wait()
+        raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import signal
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -77,6 +78,9 @@ class ThreadWorker:
 
 def _child(name: str, params: dict[str, Any], device: str, conn: Any) -> None:
     """Child-process loop: build the analyzer once, then answer commands until 'close'."""
+    # Ctrl-C reaches the whole process group.  The parent stops the run and closes this
+    # worker; dying here mid-command would only add a traceback and fail the track.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cls = registry.get(name)
     analyzer = cls(cls.Params.model_validate(params), device=device)
     worker = ThreadWorker(analyzer)

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 
 from vidscope.errors import InputError
-from vidscope.timeline.bundle import read_manifest
+from vidscope.timeline.bundle import Status, read_manifest
+from vidscope.timeline.lock import is_locked
 
 
 def overlaps(record: dict[str, Any], start: float, end: float) -> bool:
@@ -19,6 +20,41 @@ def overlaps(record: dict[str, Any], start: float, end: float) -> bool:
     if rs == re:
         return start <= rs < end
     return rs < end and re > start
+
+
+def track_file(root: Path, entry: dict[str, Any]) -> Path:
+    """The file a manifest's track ``entry`` names inside the bundle ``root``.
+
+    A bundle is just files that may come from anywhere, so a path leading outside it
+    (``../../etc/passwd``, an absolute path, a symbolic link out) raises
+    :class:`~vidscope.errors.InputError` instead of being read.
+    """
+    name = entry.get("path")
+    base = root.resolve()
+    path = (base / name).resolve() if isinstance(name, str) else base
+    if path == base or not path.is_relative_to(base):
+        raise InputError(f"{root}: track path {name!r} leads outside the bundle")
+    return path
+
+
+def track_lines(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Each non-blank line of a track file with the record it holds; a line that is not a
+    JSON object raises :class:`~vidscope.errors.InputError` naming the file and line."""
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the track ({exc.strerror})") from None
+    with f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"{path}:{number}: corrupt track line ({exc})") from None
+            if not isinstance(record, dict):
+                raise InputError(f"{path}:{number}: corrupt track line (not a JSON object)")
+            yield line, record
 
 
 class Result:
@@ -40,11 +76,23 @@ class Result:
 
     @property
     def status(self) -> str:
-        return str(self.manifest.get("status"))
+        """The manifest's ``status`` (see :class:`~vidscope.timeline.bundle.Status`)."""
+        status = str(self.manifest.get("status"))
+        # A run killed outright (SIGKILL, power loss) had no chance to say so; the lock it
+        # held went with it.
+        if status == Status.RUNNING and not is_locked(self.path):
+            return Status.INTERRUPTED.value
+        return status
 
     @property
     def complete(self) -> bool:
-        return self.status == "complete"
+        """Whether every requested track finished, gaps in the input or not."""
+        return self.status in (Status.COMPLETE, Status.COMPLETE_WITH_GAPS)
+
+    @property
+    def gaps(self) -> list[str]:
+        """What a ``complete_with_gaps`` run could not analyse (see ``timeline.gaps``)."""
+        return list(self.manifest.get("gaps") or [])
 
     @property
     def media(self) -> dict[str, Any]:
@@ -57,7 +105,9 @@ class Result:
     @property
     def tracks(self) -> list[str]:
         return [
-            n for n, t in self.manifest.get("tracks", {}).items() if t.get("status") == "complete"
+            n
+            for n, t in self.manifest.get("tracks", {}).items()
+            if t.get("status") == Status.COMPLETE
         ]
 
     def iter_track(self, name: str) -> Iterator[dict[str, Any]]:
@@ -65,10 +115,8 @@ class Result:
         entry = self.manifest.get("tracks", {}).get(name)
         if entry is None:
             raise KeyError(f"no track {name!r} in {self.path} (tracks: {', '.join(self.tracks)})")
-        with (self.path / entry["path"]).open("rb") as f:
-            for line in f:
-                if line.strip():
-                    yield orjson.loads(line)
+        for _, record in track_lines(track_file(self.path, entry)):
+            yield record
 
     def track(self, name: str) -> list[dict[str, Any]]:
         """All records of a track, in the order they were written."""
