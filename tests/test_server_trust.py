@@ -10,6 +10,8 @@ servers in the test, on loopback.
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import re
 import secrets
@@ -22,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 import schemathesis
@@ -115,6 +118,16 @@ def answer_to(url: str, request: bytes, timeout: float = 20) -> bytes:
         return answer
 
 
+def png_base64(width: int, height: int) -> str:
+    """A real PNG of noise (it hardly compresses), base64."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
 def partial_post(path: str, length: int, start: bytes, **headers: str) -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {length}"]
     lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
@@ -160,6 +173,22 @@ def test_json_bodies_but_the_shot_endpoints_are_small(server: Served, alice: htt
         "/v1/jobs", 2**20, b"{", content_type="application/json", authorization=f"Bearer {ALICE}"
     )
     assert answer_to(server.url, request).startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_key_holder_cannot_send_a_parser_bomb(server: Served, alice: httpx.Client) -> None:
+    # 36 MiB of tiny objects is under the shot endpoints' byte limit, but a JSON parser would
+    # build ~12 million Python objects (over 1 GB) before validation could refuse it.
+    head = b'{"shots": [{"shot_id": 1, "images": ["aGVsbG8="], "audio_features": {"v": [{}'
+    bomb = head + b",{}" * (12 * 2**20) + b']}, "start_time": 0, "end_time": 1, "duration": 1}]}'
+    headers = {"Content-Type": "application/json"}
+    response = alice.post("/analyze_batch", content=bomb, headers=headers)
+    assert response.status_code == 413, response.text[:200]
+    assert response.json()["detail"] == "request body holds more than 100000 values"
+    # Images are base64, which holds no separator: a batch at its limits is still read.
+    shots = [{**SHOT, "shot_id": i, "images": [png_base64(96, 54)] * 10} for i in range(64)]
+    answered = alice.post("/analyze_batch", json={"shots": shots})
+    assert answered.status_code == 200, answered.text[:200]
+    assert [r["shot_id"] for r in answered.json()["results"]] == list(range(64))
 
 
 def test_duplicate_headers_are_refused(server: Served) -> None:

@@ -23,6 +23,11 @@ PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc",
 LARGE_BODY_PATHS = frozenset({"/analyze", "/analyze_batch"})
 """Endpoints whose JSON carries base64 images or video, under ``max_body_mb``; every other JSON
 body is small, under ``max_json_kb``."""
+MAX_JSON_VALUES = 100_000
+"""Most values (objects, arrays, list items) a JSON body may hold.  Python builds an object of
+tens of bytes for each, so 36 MiB of ``{},`` became over 1 GB before any validation could
+refuse it; a shot batch at its limits (64 shots of 10 images and their audio features) has a
+few thousand.  Base64 carries no ``{``, ``[`` or ``,``, so large images cost nothing here."""
 OWNER = "owner"
 """Where the gate leaves the caller's owner name: ``scope["state"]``, i.e. ``request.state``."""
 
@@ -72,14 +77,21 @@ class Gate:
             await self.app(scope, receive, send)
             return
         too_large = HTTPException(413, f"request body larger than {limit} bytes")
-        received = 0
+        too_many = HTTPException(413, f"request body holds more than {MAX_JSON_VALUES} values")
+        received = values = 0
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, values
             message = await receive()
-            received += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            received += len(chunk)
             if received > limit:
                 raise too_large  # raised inside the endpoint: FastAPI answers it as JSON
+            # An upper bound on the values the parser will build, counted before it runs
+            # (separators inside strings count too: a bound, not a parse).
+            values += chunk.count(b"{") + chunk.count(b"[") + chunk.count(b",")
+            if values > MAX_JSON_VALUES:
+                raise too_many
             return message
 
         await self.app(scope, limited, send)
