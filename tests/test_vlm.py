@@ -24,7 +24,7 @@ from vidscope.analyzers.vlm.captions import on_screen, spoken
 from vidscope.analyzers.vlm.common import SideTracks
 from vidscope.analyzers.vlm.shot_captions import fuse, measured, pick_frames
 from vidscope.analyzers.vlm.summary import thin
-from vidscope.errors import AnalysisFailed, UsageError
+from vidscope.errors import AnalysisFailed, ModelError
 from vidscope.models.vlm import base
 from vidscope.models.vlm.base import BackendConfig, VlmBackend, VlmRequest, VlmResult
 from vidscope.models.vlm.dedup import difference, fingerprint
@@ -248,7 +248,7 @@ def test_bad_models_fail_clearly_and_leave_the_other_tracks(media, tmp_path):
     clip = media(MEGAMIND)
     unset = registry.availability("captions", {})
     assert not unset.ok and unset.reason == base.NOT_CONFIGURED and "--vlm-endpoint" in unset.fix
-    with pytest.raises(UsageError, match=r"model folder .*does not exist"):
+    with pytest.raises(ModelError, match=r"model folder .*does not exist"):
         run(clip, ["captions"], tmp_path / "missing", **{"vlm.model": str(tmp_path / "nothing")})
     text_only = build_text_only(tmp_path / "qwen2-text")
     with pytest.raises(AnalysisFailed):

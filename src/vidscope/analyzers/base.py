@@ -117,6 +117,9 @@ class Availability:
     ok: bool
     reason: str = ""
     fix: str = ""
+    model: bool = False
+    """The reason is a missing or unusable model: asking for the analyzer is then a model
+    error (exit 4), not a usage error."""
 
 
 @dataclass(frozen=True)

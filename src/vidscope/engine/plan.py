@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer
 from vidscope.config import Settings
-from vidscope.errors import UsageError
+from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo
 
 
@@ -43,6 +43,7 @@ def make_plan(settings: Settings) -> Plan:
     for name in requested:
         registry.check_name(name)  # unknown names fail here, before anything runs
     unavailable: dict[str, dict[str, str]] = {}
+    model_missing: set[str] = set()
     added: dict[str, str] = {}
     chosen: list[str] = []
 
@@ -56,6 +57,8 @@ def make_plan(settings: Settings) -> Plan:
         avail = registry.availability(name, settings.params_for(name))
         if not avail.ok:
             unavailable[name] = {"reason": avail.reason, "fix": avail.fix}
+            if avail.model:
+                model_missing.add(name)
             return False
         required, optional = _deps(name, settings)
         for track in required:
@@ -84,7 +87,8 @@ def make_plan(settings: Settings) -> Plan:
             n = missing[0]
             info = unavailable[n]
             fix = f"; fix: {info['fix']}" if info["fix"] else ""
-            raise UsageError(f"analyzer {n!r} is not available here: {info['reason']}{fix}")
+            error = ModelError if n in model_missing else UsageError
+            raise error(f"analyzer {n!r} is not available here: {info['reason']}{fix}")
     return Plan(order=chosen, unavailable=unavailable, added=added)
 
 

@@ -84,7 +84,7 @@ def _known_names() -> list[str]:
     return available_models()
 
 
-def _explicit_path(spec: str) -> Path | None:
+def explicit_path(spec: str) -> Path | None:
     """``spec`` as a folder when it names one; a repo id like ``org/model`` is not a path."""
     path = Path(spec).expanduser()
     if path.is_dir():
@@ -188,7 +188,7 @@ def _download(name: str) -> ResolvedModel:
 
 def resolve_whisper(spec: str, *, allow_download: bool = True) -> ResolvedModel:
     """Find the Whisper model ``spec`` (a folder, a size like ``base``, or a hub repo id)."""
-    path = _explicit_path(spec)
+    path = explicit_path(spec)
     if path is not None:
         return check_folder(path, id=f"faster-whisper {path.name}", source="path")
     if "/" not in spec and spec not in _known_names():

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from vidscope._version import __version__
-from vidscope.errors import VidscopeError
+from vidscope.errors import OutputError
 from vidscope.report.data import build
 from vidscope.timeline.result import Result
 
@@ -61,7 +61,7 @@ def write_report(
 
     Raises:
         InputError: ``bundle`` is not a result bundle.
-        VidscopeError: the report cannot be written.
+        OutputError: the report cannot be written.
     """
     result = Result(bundle)
     target = Path(output) if output is not None else result.path / "report.html"
@@ -72,7 +72,7 @@ def write_report(
         tmp.write_bytes(page)
         os.replace(tmp, target)
     except OSError as exc:
-        raise VidscopeError(f"{target}: cannot write the report ({exc.strerror})") from None
+        raise OutputError.of(exc, target) from None
     finally:
         tmp.unlink(missing_ok=True)
     return Written(target, len(page), data["media"]["note"])

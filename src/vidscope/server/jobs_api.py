@@ -29,7 +29,7 @@ from vidscope.server.store import Job, Status, new_job_id
 from vidscope.server.uploads import UploadError, check_media, receive_upload
 from vidscope.timeline.bundle import read_manifest
 from vidscope.timeline.exports import prepare
-from vidscope.timeline.result import Result, overlaps
+from vidscope.timeline.result import Result, overlaps, track_file, track_lines
 
 MAX_OFFSET = 2**31  # SQLite integers are 64-bit; no real listing gets near this
 JobId = Annotated[uuid.UUID, PathParam(description="the id returned at submission")]
@@ -233,16 +233,15 @@ def _track_lines(
     ``offset``, and whether more follow."""
     lines: list[bytes] = []
     seen = 0
-    with path.open("rb") as f:
-        for line in f:
-            if not line.strip() or not overlaps(orjson.loads(line), start, end):
-                continue
-            seen += 1
-            if seen <= offset:
-                continue
-            if len(lines) == limit:
-                return lines, True
-            lines.append(line if line.endswith(b"\n") else line + b"\n")
+    for line, record in track_lines(path):
+        if not overlaps(record, start, end):
+            continue
+        seen += 1
+        if seen <= offset:
+            continue
+        if len(lines) == limit:
+            return lines, True
+        lines.append(line if line.endswith(b"\n") else line + b"\n")
     return lines, False
 
 
@@ -396,11 +395,12 @@ def jobs_router() -> APIRouter:
         hi = float("inf") if end is None else end
         if hi < lo:
             raise HTTPException(422, "end is before start")
-        root = (services.config.data_dir / job.result_dir).resolve()
-        path = (root / entry["path"]).resolve()
-        if not path.is_relative_to(root):  # the manifest is ours, but a bundle is just files
-            raise HTTPException(404, f"track {name!r} is outside its bundle")
-        lines, more = _track_lines(path, lo, hi, offset, limit)
+        try:
+            path = track_file(services.config.data_dir / job.result_dir, entry)
+            lines, more = _track_lines(path, lo, hi, offset, limit)
+        except InputError:
+            # The message names the server's own paths, which are none of the client's business.
+            raise HTTPException(404, f"track {name!r} is outside its bundle or corrupt") from None
         headers = {"X-Next-Offset": str(offset + limit)} if more else {}
         return Response(b"".join(lines), media_type="application/x-ndjson", headers=headers)
 

@@ -51,6 +51,7 @@ from pydantic import Field
 from vidscope.analyzers.base import (
     Analyzer,
     AudioChunk,
+    Availability,
     Item,
     ModelInfo,
     Params,
@@ -181,6 +182,19 @@ class TranscriptAnalyzer(Analyzer):
 
     def requirements(self) -> Requirements:
         return Requirements(audio=True, optional_tracks=("shots",))
+
+    def configured(self) -> Availability:
+        # A folder that is not there fails before any input is decoded; a size or hub id is
+        # looked up when the model loads, which may download it.
+        from vidscope.models.whisper import explicit_path
+
+        p: TranscriptParams = self.params  # type: ignore[assignment]
+        try:
+            explicit_path(p.asr_model)
+        except ModelError as exc:
+            fix = "give --asr-model a CTranslate2 Whisper folder that exists, or a size (base)"
+            return Availability(False, str(exc), fix, model=True)
+        return Availability(True)
 
     def _resolve(self) -> ResolvedModel:
         if self._resolved is None:

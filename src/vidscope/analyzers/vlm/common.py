@@ -74,7 +74,7 @@ class VlmAnalyzer(Analyzer):
 
                 base_url(config.endpoint or "")
         except ModelError as exc:
-            return Availability(False, str(exc), HOW_TO_CONFIGURE)
+            return Availability(False, str(exc), HOW_TO_CONFIGURE, model=True)
         return Availability(True)
 
     def model_info(self) -> ModelInfo | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from vidscope.errors import UsageError
+from vidscope.errors import OutputError, UsageError
 from vidscope.timeline.exports import contact_sheet, edl, otio, subtitles, tables
 from vidscope.timeline.result import Result
 
@@ -89,7 +89,9 @@ class Export:
         """Write to a file path or an open stream; returns the entries written.
 
         A path is written beside the target and renamed over it, so a failed export leaves
-        neither a partial file nor the temporary one.  A text stream given a binary format
+        neither a partial file nor the temporary one; a path the file system refuses (a
+        missing directory, a full disk, no permission) raises
+        :class:`~vidscope.errors.OutputError`.  A text stream given a binary format
         is written through its ``buffer`` (``sys.stdout``); a binary stream given a text
         format gets UTF-8."""
         if isinstance(out, str | os.PathLike):
@@ -104,6 +106,8 @@ class Export:
                 with tmp.open(**mode) as f:
                     count = self.writer(f)
                 os.replace(tmp, path)
+            except OSError as exc:
+                raise OutputError.of(exc, path) from None
             finally:
                 tmp.unlink(missing_ok=True)
             return count
