@@ -357,3 +357,20 @@ def test_the_server_check_follows_every_declaration() -> None:
                     check_client_params({name: {field: None}})
                 assert refused_.value.status_code == 422
                 assert refused_.value.detail.startswith(f"analyzer.{name}.{field} is operator-only")
+
+
+def test_the_readme_lists_exactly_the_client_settable_parameters() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("#### Client-settable options", 1)[1].split("\n#", 1)[0]
+    documented = {
+        row[0].strip(" `"): {p.strip(" `") for p in row[1].split(",")}
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for row in [line.strip("|").split("|")]
+    }
+    declared = {
+        name: set(model.client_settable)
+        for name in registry.BUILTIN
+        if (model := registry.params_model(name)) is not None and model.client_settable
+    }
+    assert documented == declared
