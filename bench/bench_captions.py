@@ -98,8 +98,8 @@ def direct(model_dir: Path, runs: int) -> list[float]:
 
 def ours(model_dir: Path, runs: int, batch: int, tokens: int) -> list[float]:
     """The captions analyzer through the engine, model resident."""
-    from vidscope.config import load_settings
-    from vidscope.engine.engine import Engine
+    from vidscope.analyzers.settings import load_settings
+    from vidscope.engine.local import Engine
 
     settings = load_settings(
         overrides={

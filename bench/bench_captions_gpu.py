@@ -227,8 +227,8 @@ def vidscope_way(
     model_dir: Path, clip: Path, device: str, runs: int, batch: int, tokens: int
 ) -> dict[str, Any]:
     """The captions analyzer through the engine, model resident."""
-    from vidscope.config import load_settings
-    from vidscope.engine.engine import Engine
+    from vidscope.analyzers.settings import load_settings
+    from vidscope.engine.local import Engine
 
     settings = load_settings(
         overrides={

@@ -38,7 +38,7 @@ def model_alone(model: Path, device: str, tokens: int, runs: int) -> dict[str, f
     import numpy as np
 
     from vidscope.media.stills import frames_at
-    from vidscope.models.vlm import base
+    from vidscope.models.vlm import factory
     from vidscope.models.vlm.base import BackendConfig, VlmRequest
     from vidscope.models.vlm.prompts import shot_prompt
 
@@ -48,7 +48,7 @@ def model_alone(model: Path, device: str, tokens: int, runs: int) -> dict[str, f
         for i in range(16)
     ]
     config = BackendConfig(model=str(model), endpoint=None, max_pixels=200 * 200, device=device)
-    backend = base.acquire(config)
+    backend = factory.acquire(config)
     try:
         backend.generate(requests[:4], max_new_tokens=tokens, batch_size=16)  # warm-up
         best = {"4 calls of 4": float("inf"), "1 call of 16": float("inf")}
@@ -60,7 +60,7 @@ def model_alone(model: Path, device: str, tokens: int, runs: int) -> dict[str, f
                 best[label] = min(best[label], time.perf_counter() - t0)
         return best
     finally:
-        base.release(config)
+        factory.release(config)
 
 
 def run(settings: Any, inputs: list[Path], out: Path) -> tuple[float, dict[str, Any]]:
@@ -105,8 +105,8 @@ def main() -> None:
 
     import ray
 
-    from vidscope.config import load_settings
-    from vidscope.engine.ray.executor import NAMESPACE
+    from vidscope.analyzers.settings import load_settings
+    from vidscope.engine.ray.cluster import NAMESPACE
 
     with tempfile.TemporaryDirectory(prefix="vidscope-bench-batching-") as tmp:
         root = Path(tmp)

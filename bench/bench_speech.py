@@ -103,8 +103,8 @@ class Alone:
 
 
 def main() -> None:
-    from vidscope.config import load_settings
-    from vidscope.engine.engine import Engine
+    from vidscope.analyzers.settings import load_settings
+    from vidscope.engine.local import Engine
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=2.0)

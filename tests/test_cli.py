@@ -193,3 +193,20 @@ def test_config_layers_and_provenance(tmp_path):
 def test_invalid_setting_is_a_usage_error(tmp_path):
     proc = vidscope("config", "--set", "analyzer.shots.min_scene_len=0")
     assert_clean_error(proc, 2, "analyzer.shots.min_scene_len")
+
+
+def test_manifest_names_stay_inside_the_output(media, tmp_path):
+    """A manifest's ``name`` column names a sub-folder of the output: ``..`` or ``.`` must not
+    put a bundle in the output's parent or in the output itself."""
+    shutil.copy(media("pyscenedetect/counter.mp4"), tmp_path / "a.mp4")
+    shutil.copy(media("pyscenedetect/fades.mp4"), tmp_path / "b.mp4")
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("input,name\na.mp4,..\nb.mp4,.\n")
+    out = tmp_path / "nest" / "out"
+    proc = vidscope("analyze", str(manifest), "-o", str(out), "-a", "shots", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "nest" / "manifest.json").exists()
+    assert not (out / "manifest.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["input", "input-2"]
+    for name in ("input", "input-2"):
+        assert json.loads((out / name / "manifest.json").read_text())["status"] == "complete"

@@ -8,8 +8,8 @@ import pytest
 
 import vidscope
 from synth import make_video
-from vidscope.config import load_settings
-from vidscope.engine.engine import Engine
+from vidscope.analyzers.settings import load_settings
+from vidscope.engine.local import Engine
 from vidscope.errors import AnalysisFailed, InputError, UsageError
 from vidscope.timeline.result import Result
 
@@ -213,10 +213,10 @@ def test_process_isolation_matches_threads_and_stays_resident(media, tmp_path):
     ).settings
     with Engine(settings) as engine:
         first = engine.analyze(clip, tmp_path / "p1")
-        worker = engine._workers["audio_features"]
+        worker = engine.runner.workers["audio_features"]
         pid = worker._proc.pid
         engine.analyze(clip, tmp_path / "p2", force=True)
-        assert engine._workers["audio_features"]._proc.pid == pid
+        assert engine.runner.workers["audio_features"]._proc.pid == pid
     assert first.track("audio_features") == threaded
     assert first.report["stages"]["audio_features"]["items"] == 11
 

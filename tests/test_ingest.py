@@ -21,7 +21,8 @@ from conftest import need
 from slow_origin import SlowOrigin
 from test_cli import assert_clean_error, vidscope
 from vidscope.errors import InputError
-from vidscope.media.ingest import Source, resolve_source, safe_name
+from vidscope.media.ingest import Source, resolve_source
+from vidscope.media.names import safe_name
 from vidscope.media.transfer import Cancelled, Limits
 
 CLIP = "debian/Megamind.avi"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -25,20 +26,18 @@ need("cv2", reason="the shots extra is not installed")
 import cv2
 
 from vidscope.analyzers.base import Frame, Item, ModelInfo, Record, TrackRecord
+from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision import ocr as ocr_module
 from vidscope.analyzers.vision.ocr import (
     MAX_PENDING,
     MODEL_ID,
-    Line,
     OcrAnalyzer,
     OcrParams,
     block_luma,
     is_still,
-    normalise,
-    pair_up,
 )
-from vidscope.config import load_settings
-from vidscope.engine.engine import Engine
+from vidscope.analyzers.vision.text_spans import Line, normalise, pair_up
+from vidscope.engine.local import Engine
 from vidscope.errors import ModelError
 from vidscope.media.probe import MediaInfo
 
@@ -189,7 +188,7 @@ def test_odd_frames_never_crash(analyzer):
     found = {}
     for name, image in frames.items():
         image.flags.writeable = False  # as the decoder hands frames over
-        found[name] = _run(analyzer, [Frame(0, 0.0, 0.04, image)], 1.0)
+        found[name] = _run(analyzer, [Frame(0, 0, 1, Fraction(1, 25), image)], 1.0)
     assert found["tiny"] == found["black"] == found["sliver"] == []
     for name in ("4k", "letterbox"):
         assert [words(r["text"]) for r in found[name]] == ["openday"], name
@@ -239,7 +238,12 @@ def line(text: str, box=(0.1, 0.8, 0.5, 0.9), score: float = 0.95) -> Line:
 
 
 def frames(times: Sequence[float]) -> list[Frame]:
-    return [Frame(i, t, 1.0, np.full((8, 8, 3), t, np.float64)) for i, t in enumerate(times)]
+    """One-second frames at ``times`` on a microsecond clock."""
+    us = Fraction(1, 1_000_000)
+    return [
+        Frame(i, round(t * 1_000_000), 1_000_000, us, np.full((8, 8, 3), t, np.float64))
+        for i, t in enumerate(times)
+    ]
 
 
 def shot(index: int, start: float, end: float) -> TrackRecord:

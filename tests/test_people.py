@@ -35,8 +35,8 @@ from vidscope.analyzers.people.faces import (
     assign_ids,
     eye_angles,
 )
-from vidscope.config import load_settings
-from vidscope.engine.engine import Engine
+from vidscope.analyzers.settings import load_settings
+from vidscope.engine.local import Engine
 from vidscope.errors import ModelError, UsageError
 
 PEOPLE = ["faces", "pose", "segmentation"]

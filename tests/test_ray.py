@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from conftest import need
 
 ray = need("ray")
 
-from vidscope.config import load_settings
-from vidscope.engine.engine import Engine
-from vidscope.engine.ray.executor import NAMESPACE, RayExecutor
+from vidscope.analyzers.settings import load_settings, params_for
+from vidscope.engine.local import Engine
+from vidscope.engine.ray.cluster import NAMESPACE
+from vidscope.engine.ray.executor import RayExecutor
 
 pytestmark = pytest.mark.slow
 
@@ -153,23 +155,23 @@ def test_vlm_captions_on_ray_equal_the_local_ones(media, tmp_path, local_ray, ti
 
 
 def test_videos_finishing_together_share_one_model_call(media, local_ray, tiny_vlm):
+    from vidscope.analyzers import registry
     from vidscope.analyzers.base import Frame
     from vidscope.engine.ray.actors import AnalyzerActor
     from vidscope.media.probe import probe
     from vidscope.media.stills import frames_at
 
     settings = _caption_settings(tiny_vlm, **{"vlm.batch_size": 64})
-    params = settings.params_for("captions")
+    params = params_for(settings, "captions")
     clip = media("debian/Megamind.avi")
     info = probe(clip)
     times = [float(k) for k in range(12)]
     frames = [
-        Frame(i, t, 1.0, f.to_ndarray(format="rgb24", width=320, height=240))
-        for i, (t, f) in enumerate(zip(times, frames_at(clip, times), strict=True))
+        Frame(i, i, 1, Fraction(1), f.to_ndarray(format="rgb24", width=320, height=240))
+        for i, f in enumerate(frames_at(clip, times))
     ]
-    actor = (
-        ray.remote(AnalyzerActor).options(max_concurrency=5).remote("captions", params, "cpu", True)
-    )
+    cls = registry.get("captions")
+    actor = ray.remote(AnalyzerActor).options(max_concurrency=5).remote(cls, params, "cpu", True)
     try:
         ray.get(actor.setup.remote())
 

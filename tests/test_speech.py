@@ -24,17 +24,17 @@ need("faster_whisper", reason="the speech extra is not installed")
 
 import vidscope
 from vidscope.analyzers.base import Analyzer, AudioChunk, Item, Record, TrackRecord
+from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.speech import omni, yamnet
+from vidscope.analyzers.speech.audio_events import AudioEventsAnalyzer, AudioEventsParams
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, BlockReader, quiet_cut
-from vidscope.analyzers.speech.events import AudioEventsAnalyzer, AudioEventsParams
 from vidscope.analyzers.speech.language import language_parts
-from vidscope.analyzers.speech.shots import ShotIndex
+from vidscope.analyzers.speech.speech import SpeechAnalyzer
 from vidscope.analyzers.speech.transcript import (
     TranscriptAnalyzer,
     TranscriptParams,
     silent_cut,
 )
-from vidscope.analyzers.speech.vad import SpeechAnalyzer
 from vidscope.errors import AnalysisFailed, ModelError, UsageError
 from vidscope.media.decode import Decoder, load_audio
 from vidscope.media.probe import MediaInfo, probe

@@ -25,8 +25,14 @@ from vidscope.analyzers.vlm.common import SideTracks
 from vidscope.analyzers.vlm.shot_captions import fuse, measured, pick_frames
 from vidscope.analyzers.vlm.summary import thin
 from vidscope.errors import AnalysisFailed, ModelError
-from vidscope.models.vlm import base
-from vidscope.models.vlm.base import BackendConfig, VlmBackend, VlmRequest, VlmResult
+from vidscope.models.vlm import factory
+from vidscope.models.vlm.base import (
+    NOT_CONFIGURED,
+    BackendConfig,
+    VlmBackend,
+    VlmRequest,
+    VlmResult,
+)
 from vidscope.models.vlm.dedup import difference, fingerprint
 from vidscope.models.vlm.prompts import ATTRIBUTES, ShotAnswer, SummaryAnswer
 from vidscope.models.vlm.structured import ask, parse
@@ -104,7 +110,7 @@ def test_captions_cover_every_second_and_batching_changes_nothing(media, tiny, t
 
 def test_batched_generation_with_left_padding_matches_one_by_one(tiny):
     config = BackendConfig(model=str(tiny), endpoint=None, max_pixels=200 * 200)
-    backend = base.acquire(config)
+    backend = factory.acquire(config)
     try:
         rng = np.random.default_rng(1)
         requests = [
@@ -119,14 +125,14 @@ def test_batched_generation_with_left_padding_matches_one_by_one(tiny):
         assert together == alone
         assert all(r.text for r in together)
     finally:
-        base.release(config)
+        factory.release(config)
 
 
 def test_requests_with_different_token_budgets_share_a_batch(tiny):
     """Greedy answers do not depend on the longest budget in the batch: each is cut at its
     own, and equals the answer the request gets alone."""
     config = BackendConfig(model=str(tiny), endpoint=None, max_pixels=200 * 200)
-    backend = base.acquire(config)
+    backend = factory.acquire(config)
     try:
         rng = np.random.default_rng(2)
         image = rng.integers(0, 256, (96, 128, 3), np.uint8)
@@ -140,7 +146,7 @@ def test_requests_with_different_token_budgets_share_a_batch(tiny):
         assert shared == alone
         assert backend.stats()["largest_batch"] == 3
     finally:
-        base.release(config)
+        factory.release(config)
 
 
 def test_static_seconds_reuse_the_last_caption(media, tiny, tmp_path):
@@ -170,13 +176,13 @@ def test_static_seconds_reuse_the_last_caption(media, tiny, tmp_path):
 
 def test_shot_records_validate_and_the_model_loads_once(media, answering, tmp_path, monkeypatch):
     opened: list[BackendConfig] = []
-    real_open = base.open_backend
+    real_open = factory.open_backend
 
     def counting_open(config: BackendConfig) -> VlmBackend:
         opened.append(config)
         return real_open(config)
 
-    monkeypatch.setattr(base, "open_backend", counting_open)
+    monkeypatch.setattr(factory, "open_backend", counting_open)
     names = ["shots", "visual_stats", "shot_stats", "captions", "shot_captions", "summary"]
     result = run(
         media(MEGAMIND),
@@ -210,7 +216,7 @@ def test_shot_records_validate_and_the_model_loads_once(media, answering, tmp_pa
 
 def test_out_of_memory_halves_the_batch_and_says_so(tiny, monkeypatch):
     config = BackendConfig(model=str(tiny), endpoint=None, max_pixels=100 * 100)
-    backend = base.acquire(config)
+    backend = factory.acquire(config)
     try:
         rng = np.random.default_rng(2)
         requests = [
@@ -241,13 +247,13 @@ def test_out_of_memory_halves_the_batch_and_says_so(tiny, monkeypatch):
             r.text is None and "out of memory even for one prompt" in r.error for r in failed
         )
     finally:
-        base.release(config)
+        factory.release(config)
 
 
 def test_bad_models_fail_clearly_and_leave_the_other_tracks(media, tmp_path):
     clip = media(MEGAMIND)
     unset = registry.availability("captions", {})
-    assert not unset.ok and unset.reason == base.NOT_CONFIGURED and "--vlm-endpoint" in unset.fix
+    assert not unset.ok and unset.reason == NOT_CONFIGURED and "--vlm-endpoint" in unset.fix
     with pytest.raises(ModelError, match=r"model folder .*does not exist"):
         run(clip, ["captions"], tmp_path / "missing", **{"vlm.model": str(tmp_path / "nothing")})
     text_only = build_text_only(tmp_path / "qwen2-text")

@@ -22,9 +22,9 @@ import pytest
 import vidscope
 from conftest import need
 from vidscope.errors import AnalysisFailed, ModelError
-from vidscope.models.vlm import base
+from vidscope.models.vlm import factory
 from vidscope.models.vlm import openai as openai_backend
-from vidscope.models.vlm.base import BackendConfig, VlmRequest
+from vidscope.models.vlm.base import BackendConfig, VlmBackend, VlmRequest
 from vidscope.models.vlm.prompts import ATTRIBUTES
 from vidscope.timeline.result import Result
 
@@ -146,9 +146,9 @@ def image(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (60, 80, 3), np.uint8)
 
 
-def backend_for(url: str, **config: Any) -> tuple[BackendConfig, base.VlmBackend]:
+def backend_for(url: str, **config: Any) -> tuple[BackendConfig, VlmBackend]:
     cfg = BackendConfig(model="fake-vlm", endpoint=url, **config)
-    return cfg, base.acquire(cfg)
+    return cfg, factory.acquire(cfg)
 
 
 def test_a_video_through_the_endpoint(media, server, fake, tmp_path):
@@ -214,7 +214,7 @@ def test_requests_in_flight_stay_within_the_limit(server, fake):
         )
         elapsed = time.perf_counter() - t0
     finally:
-        base.release(cfg)
+        factory.release(cfg)
     assert all(r.text == "a frame with 1 image(s)" for r in results)
     assert fake.max_in_flight == 3
     assert 0.75 < elapsed < 2.5  # four rounds of three
@@ -246,14 +246,14 @@ def test_server_errors_are_retried_with_backoff(server, fake, fast_backoff):
         )
         assert ok.text == "a frame with 1 image(s)" and len(fake.bodies) == 3
     finally:
-        base.release(cfg)
+        factory.release(cfg)
     fake.reset()
     fake.fail_first = 5
     cfg, backend = backend_for(server[1], retries=1)
     try:
         (failed,) = backend.generate([VlmRequest.ask("describe")], max_new_tokens=8, batch_size=1)
     finally:
-        base.release(cfg)
+        factory.release(cfg)
     assert failed.text is None and failed.error == "HTTP 500: overloaded (2 attempts)"
 
 
@@ -263,7 +263,7 @@ def test_garbage_is_an_error_never_a_value(media, server, fake, tmp_path, fast_b
     try:
         (result,) = backend.generate([VlmRequest.ask("describe")], max_new_tokens=8, batch_size=1)
     finally:
-        base.release(cfg)
+        factory.release(cfg)
     assert result.text is None and "not chat-completions JSON" in (result.error or "")
     assert "502 Bad Gateway" in (result.error or "")
 
@@ -325,10 +325,10 @@ def png(seed: int) -> str:
 def test_the_shot_endpoint_answers_through_the_vlm(server, fake, tmp_path: Path):
     from fastapi.testclient import TestClient
 
-    from vidscope.models.vlm.shot_backend import VlmShotBackend
     from vidscope.server.app import create_app
     from vidscope.server.auth import KeyFile
     from vidscope.server.config import ServerConfig
+    from vidscope.server.shots_vlm import VlmShotBackend
 
     # Configured like `vidscope serve --vlm-endpoint URL`: the app builds its own backend.
     config = ServerConfig(

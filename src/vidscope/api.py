@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidscope.config import load_settings
-from vidscope.engine.engine import Engine
+from vidscope.analyzers.settings import load_settings
+from vidscope.engine.local import Engine
 from vidscope.engine.progress import ProgressSink, null_sink
 from vidscope.timeline.result import Result
 

@@ -164,19 +164,6 @@ class Settings(BaseModel):
             )
         return value
 
-    def params_for(self, name: str) -> dict[str, Any]:
-        """The raw parameters of analyzer ``name``: its shared section, then its own keys."""
-        own = self.analyzer.get(name, {})
-        if not self.vlm:
-            # Finding an analyzer's section imports its module; with no shared settings there
-            # is nothing to find, and a run imports only the analyzers it plans.
-            return dict(own)
-        from vidscope.analyzers import registry
-
-        section = registry.settings_section(name)
-        shared = getattr(self, section) if section else {}
-        return {**shared, **own}
-
 
 @dataclass(frozen=True)
 class Effective:
@@ -218,21 +205,6 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _defaults(analyzers: bool) -> dict[str, Any]:
-    from vidscope.analyzers import registry
-
-    flat = flatten(Settings().model_dump(mode="json", exclude={"analyzer"}))
-    if not analyzers:
-        return flat
-    for name in registry.names():
-        params = registry.params_model(name)
-        if params is None:
-            continue
-        for key, value in params().model_dump(mode="json").items():
-            flat[f"analyzer.{name}.{key}"] = value
-    return flat
-
-
 def _file_layer(path: Path | None) -> tuple[dict[str, Any], str | None]:
     if path is None:
         env = os.environ.get(ENV_PREFIX + "CONFIG")
@@ -260,20 +232,22 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     return out
 
 
-def load_settings(
+def read_settings(
     config_file: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     *,
-    analyzer_defaults: bool = False,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Effective:
-    """Merge the layers and validate.  ``overrides`` are dotted keys from the command line.
+    """Merge the layers and validate what :class:`Settings` declares.  ``overrides`` are
+    dotted keys from the command line; ``defaults`` are more dotted keys reported as defaults.
 
-    ``analyzer_defaults`` also lists every analyzer parameter's default in ``values``, which
-    imports every analyzer module: worth it for showing the settings, not for a run."""
-    from vidscope.analyzers import registry
-
-    values = _defaults(analyzer_defaults)
+    The ``analyzer.<name>`` sections are only checked to be mappings here: what they may hold
+    is the analyzers' (:func:`vidscope.analyzers.settings.load_settings` checks them)."""
+    values = {
+        **flatten(Settings().model_dump(mode="json", exclude={"analyzer"})),
+        **(defaults or {}),
+    }
     sources = dict.fromkeys(values, "default")
     file_values, file_name = _file_layer(config_file)
     for key, value in file_values.items():
@@ -291,24 +265,4 @@ def load_settings(
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise UsageError(f"invalid setting {where}: {err['msg']}") from None
-    for name in settings.analyzer:
-        if not registry.is_known(name):
-            known = ", ".join(sorted(registry.names()))
-            raise UsageError(f"settings for unknown analyzer {name!r} (known: {known})")
-    # Only analyzers with a section of their own have parameters to check, unless a shared
-    # section is set; listing every analyzer would scan the installed plugins for nothing.
-    for name in registry.names() if settings.vlm else list(settings.analyzer):
-        params = settings.params_for(name)
-        model = registry.params_model(name) if params else None
-        if model is None:
-            continue
-        try:
-            model.model_validate(params)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            section = "analyzer." + name
-            if where and where not in settings.analyzer.get(name, {}):
-                section = registry.settings_section(name) or section
-            raise UsageError(f"invalid setting {section}.{where}: {err['msg']}") from None
     return Effective(settings=settings, sources=sources, values=values)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer
+from vidscope.analyzers.settings import params_for
 from vidscope.config import Settings
 from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo
@@ -24,14 +25,14 @@ class Plan:
         out: dict[str, Analyzer] = {}
         for name in self.order:
             cls = registry.get(name)
-            params = cls.Params.model_validate(settings.params_for(name))
+            params = cls.Params.model_validate(params_for(settings, name))
             out[name] = cls(params, device=settings.device)
         return out
 
 
 def _deps(name: str, settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
     cls = registry.get(name)
-    params = cls.Params.model_validate(settings.params_for(name))
+    params = cls.Params.model_validate(params_for(settings, name))
     req = cls(params, device=settings.device).requirements()
     return req.tracks, req.optional_tracks
 
@@ -54,7 +55,7 @@ def make_plan(settings: Settings) -> Plan:
             return True
         if name in unavailable:
             return False
-        avail = registry.availability(name, settings.params_for(name))
+        avail = registry.availability(name, params_for(settings, name))
         if not avail.ok:
             unavailable[name] = {"reason": avail.reason, "fix": avail.fix}
             if avail.model:

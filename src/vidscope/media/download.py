@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from vidscope.errors import InputError, VidscopeError
-from vidscope.media.ingest import safe_name
+from vidscope.media.names import safe_name
 from vidscope.media.transfer import Limits, Transfer, size_text
 
 # m3u8 is deliberately absent: an HLS playlist is a text file listing segments, which only

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from vidscope.errors import InputError
+from vidscope.media.names import safe_name
 
 if TYPE_CHECKING:
     from vidscope.media.transfer import Limits
@@ -100,12 +101,6 @@ def resolve_source(
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return Source(path=final_dir / file.name, url=url, name=name)
-
-
-def safe_name(raw: str, fallback: str = "input") -> str:
-    """Reduce ``raw`` to letters, digits, ``_``, ``-`` and ``.``, at most 80 characters."""
-    name = re.sub(r"[^\w.-]+", "_", raw).strip("._-")[:80].strip("._-")
-    return name or fallback
 
 
 def _read_cache(final_dir: Path, url: str) -> Source | None:

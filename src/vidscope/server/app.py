@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from vidscope._version import __version__
-from vidscope.config import load_settings
+from vidscope.analyzers.settings import load_settings
 from vidscope.server import handlers
 from vidscope.server.auth import KEYS_ENV, Authenticator, KeyFile
 from vidscope.server.config import ServerConfig
@@ -26,6 +26,7 @@ from vidscope.server.jobs import EngineFactory, WorkerPool, make_engine
 from vidscope.server.jobs_api import jobs_router, openapi_components
 from vidscope.server.middleware import Gate
 from vidscope.server.progress import ProgressBoard
+from vidscope.server.results_api import results_router
 from vidscope.server.shots import ShotBackend, shot_router
 from vidscope.server.store import JobStore, lock_data_dir
 
@@ -46,7 +47,7 @@ def create_app(
     settings = load_settings(config.config_file, config.overrides).settings
     owned_backend = None
     if shot_backend is None and (settings.vlm.get("model") or settings.vlm.get("endpoint")):
-        from vidscope.models.vlm.shot_backend import VlmShotBackend
+        from vidscope.server.shots_vlm import VlmShotBackend
 
         # Loaded (or the endpoint probed) once at start-up, so a missing model stops the
         # server with its reason instead of failing every request.
@@ -96,6 +97,7 @@ def create_app(
     app.add_middleware(Gate, auth=services.auth, config=config)
     handlers.install(app)
     app.include_router(jobs_router())
+    app.include_router(results_router())
     app.include_router(shot_router(require_key))
 
     @app.get("/health", response_model=Health, tags=["service"])

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from vidscope.analyzers import registry
-from vidscope.config import load_settings
+from vidscope.analyzers.settings import load_settings
 from vidscope.engine.plan import make_plan
 from vidscope.errors import UsageError
 from vidscope.server.deps import Services

@@ -1,5 +1,6 @@
-"""Voice activity: ``speech`` spans ``{start, end, confidence}`` from the Silero VAD ONNX model
-that faster-whisper bundles (onnxruntime only, no torch).
+"""Voice activity detection, shared by the ``speech`` and ``transcript`` analyzers: spans
+``{start, end, confidence}`` from the Silero VAD ONNX model that faster-whisper bundles
+(onnxruntime only, no torch).
 
 Silero scores 32 ms frames.  Scores are computed per 30-second block with one second of
 context before it (the wrapped model restarts from a blank state on every call), and a
@@ -10,7 +11,6 @@ scoring at least ``threshold``, and closes once the score has stayed below
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -19,17 +19,10 @@ import numpy as np
 from pydantic import Field
 
 from vidscope.analyzers.base import (
-    Analyzer,
-    AudioChunk,
-    Item,
-    ModelInfo,
     Params,
     Record,
-    Requirements,
-    Resources,
 )
-from vidscope.analyzers.speech.buffer import SAMPLE_RATE, Block, BlockReader
-from vidscope.media.probe import MediaInfo
+from vidscope.analyzers.speech.buffer import SAMPLE_RATE, Block
 from vidscope.models.resolve import package_dir, sha256_file
 
 FRAME = 512
@@ -126,15 +119,8 @@ class VadTracker:
         return self._close(end, (self.total, self.frames), end)
 
 
-@dataclass
-class _State:
-    reader: BlockReader
-    tracker: VadTracker
-    end: float = 0.0
-
-
 @cache
-def _silero_file() -> tuple[str, str] | None:
+def silero_file() -> tuple[str, str] | None:
     """Path and SHA-256 of the VAD model, for the manifest.  It ships inside faster-whisper
     itself (not a repackaging), so it is reported rather than checked against a pin that
     every faster-whisper release could change."""
@@ -158,52 +144,3 @@ def speech_spans(model: Any, time: float, samples: np.ndarray, p: SpeechParams) 
     tracker = VadTracker.from_params(p, floor=time)
     spans = tracker.feed(time, speech_scores(model, Block(time, samples, 0)))
     return spans + tracker.finish(time + len(samples) / SAMPLE_RATE)
-
-
-class SpeechAnalyzer(Analyzer):
-    """Where someone speaks: Silero VAD spans."""
-
-    name = "speech"
-    version = "1"
-    description = "voice activity spans (Silero VAD, onnxruntime)"
-    extra = "speech"
-    dependencies = ("faster_whisper", "onnxruntime")
-    needs_audio = True
-    resources = Resources(cpus=1.0, batch_size=16)
-    Params = SpeechParams
-
-    def requirements(self) -> Requirements:
-        return Requirements(audio=True)
-
-    def model_info(self) -> ModelInfo | None:
-        found = _silero_file()
-        if found is None:
-            return ModelInfo(id="silero-vad v6")
-        return ModelInfo(id="silero-vad v6 (faster-whisper)", file=found[0], sha256=found[1])
-
-    def setup(self) -> None:
-        from faster_whisper.vad import get_vad_model
-
-        self._model = get_vad_model()
-
-    def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        tracker = VadTracker.from_params(self.params, floor=media.start)  # type: ignore[arg-type]
-        return _State(BlockReader(BLOCK_S, CONTEXT_S, FRAME), tracker)
-
-    def _score(self, state: _State, blocks: list[Block]) -> list[Record]:
-        out: list[Record] = []
-        for block in blocks:
-            out.extend(state.tracker.feed(block.time, speech_scores(self._model, block)))
-        return out
-
-    def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
-        out: list[Record] = []
-        for chunk in items:
-            assert isinstance(chunk, AudioChunk)
-            state.end = chunk.end
-            out.extend(self._score(state, state.reader.push(chunk)))
-        return out
-
-    def finish(self, state: _State) -> Iterable[Record]:
-        out = self._score(state, state.reader.flush())
-        return out + state.tracker.finish(state.end)

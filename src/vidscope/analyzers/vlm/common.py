@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from vidscope.analyzers.base import (
     Analyzer,
@@ -24,16 +24,18 @@ from vidscope.models.vlm.base import (
     BackendConfig,
     BackendParams,
     VlmBackend,
-    acquire,
-    release,
 )
+from vidscope.models.vlm.factory import acquire, release
 
 
 class VlmParams(BackendParams, Params):
     """Backend parameters; each analyzer adds its own."""
 
 
-class VlmAnalyzer(Analyzer):
+VP = TypeVar("VP", bound=VlmParams)
+
+
+class VlmAnalyzer(Analyzer[VP]):
     """Base of the analyzers that ask a vision-language model."""
 
     extra = "vlm"
@@ -41,15 +43,15 @@ class VlmAnalyzer(Analyzer):
     dependencies = ("PIL",)
     resources = Resources(gpus=1.0, batch_size=16)
     concurrent_inputs = True
-    Params = VlmParams
+    Params: ClassVar[type[VlmParams]] = VlmParams
 
-    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, params: VP | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
         self.backend: VlmBackend | None = None
 
     @property
     def backend_config(self) -> BackendConfig:
-        p: VlmParams = self.params  # type: ignore[assignment]
+        p = self.params
         return p.backend_config(self.device)
 
     def configured(self) -> Availability:

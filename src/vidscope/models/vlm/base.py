@@ -1,19 +1,16 @@
-"""The vision-language backend interface, its settings, and one shared instance per process.
+"""The vision-language backend interface and its settings.
 
 Two backends implement :class:`VlmBackend`: :mod:`~vidscope.models.vlm.hf` runs a
 Qwen2-VL-style model in-process with ``transformers``; :mod:`~vidscope.models.vlm.openai`
 calls an OpenAI-compatible chat-completions server (vLLM, SGLang, Ollama, llama.cpp).  The
 settings choose: an ``endpoint`` selects the HTTP backend, otherwise ``model`` is loaded.
 
-The captions, shot_captions and summary analyzers (and the server's shot endpoints) share the
-same settings, so :func:`acquire` hands them one backend per distinct configuration: a model
-is loaded once per process, whichever of them sets up first, and unloaded when the last one
-releases it.
+Which backend a configuration opens, and the one shared instance per process, are
+:mod:`~vidscope.models.vlm.factory`'s.
 """
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,8 +18,6 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-
-from vidscope.errors import ModelError
 
 NOT_CONFIGURED = "needs a vision-language model: none is configured"
 HOW_TO_CONFIGURE = (
@@ -173,45 +168,3 @@ class VlmBackend(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the model or the connections."""
-
-
-def open_backend(config: BackendConfig) -> VlmBackend:
-    """A new backend for ``config`` (prefer :func:`acquire`, which shares them)."""
-    if config.kind == "openai":
-        from vidscope.models.vlm.openai import OpenAIBackend
-
-        return OpenAIBackend(config)
-    if config.kind == "transformers":
-        from vidscope.models.vlm.hf import TransformersBackend
-
-        return TransformersBackend(config)
-    raise ModelError(f"{NOT_CONFIGURED}; {HOW_TO_CONFIGURE}")
-
-
-_lock = threading.Lock()
-_open: dict[tuple, tuple[VlmBackend, int]] = {}
-
-
-def acquire(config: BackendConfig) -> VlmBackend:
-    """The process's backend for ``config``, opened on first use; pair with :func:`release`.
-
-    Opening happens under a lock, so analyzers setting up at the same time wait for one load
-    instead of loading the model twice."""
-    key = config.key()
-    with _lock:
-        backend, users = _open.get(key) or (open_backend(config), 0)
-        _open[key] = (backend, users + 1)
-        return backend
-
-
-def release(config: BackendConfig) -> None:
-    """One user fewer; the last one closes the backend."""
-    key = config.key()
-    with _lock:
-        if key not in _open:
-            return
-        backend, users = _open.pop(key)
-        if users > 1:
-            _open[key] = (backend, users - 1)
-        else:
-            backend.close()

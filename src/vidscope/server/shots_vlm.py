@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from vidscope.errors import ModelError
-from vidscope.models.vlm.base import BackendParams, VlmBackend, VlmRequest, acquire, release
+from vidscope.models.vlm.base import BackendParams, VlmBackend, VlmRequest
+from vidscope.models.vlm.factory import acquire, release
 from vidscope.models.vlm.images import side_by_side
 from vidscope.models.vlm.prompts import ShotAnswer, shot_prompt
 from vidscope.models.vlm.structured import ask

@@ -84,7 +84,7 @@ class _State:
     tracker: SpanTracker
 
 
-class AudioEventsAnalyzer(Analyzer):
+class AudioEventsAnalyzer(Analyzer[AudioEventsParams]):
     """AudioSet-style sound events as merged spans."""
 
     name = "audio_events"
@@ -110,7 +110,7 @@ class AudioEventsAnalyzer(Analyzer):
 
     @property
     def backend(self) -> Backend:
-        return _pick(self.params.model)  # type: ignore[attr-defined]
+        return _pick(self.params.model)
 
     def _resolve(self) -> ResolvedModel:
         return yamnet.resolve()[0] if self.backend == "yamnet" else omni.resolve()
@@ -132,7 +132,7 @@ class AudioEventsAnalyzer(Analyzer):
             self._model = omni.OmniModel.load(omni.resolve())
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        p: AudioEventsParams = self.params  # type: ignore[assignment]
+        p = self.params
         threshold = p.threshold or THRESHOLDS[self.backend]
         stream_cls = yamnet.YamnetStream if self.backend == "yamnet" else omni.OmniStream
         tracker = SpanTracker(
