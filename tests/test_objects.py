@@ -4,6 +4,7 @@ small ONNX graphs built here, tracking within shots, and the model checks."""
 from __future__ import annotations
 
 import shutil
+from fractions import Fraction
 
 import numpy as np
 import onnx
@@ -288,7 +289,7 @@ def test_tracks_are_cut_at_shots_whenever_shot_records_arrive(shots_first):
         TrackRecord("shots", {"start": 0.0, "end": 1.5, "index": 0}),
         TrackRecord("shots", {"start": 1.5, "end": 3.0, "index": 1}),
     ]
-    frames = [Frame(i, i * 0.5, 0.5, person if i < 3 else cup) for i in range(6)]
+    frames = [Frame(i, i, 1, Fraction(1, 2), person if i < 3 else cup) for i in range(6)]
     state = analyzer.start(None)  # type: ignore[arg-type]
     items = shots + frames if shots_first else frames[:3] + shots[:1] + frames[3:] + shots[1:]
     out = list(analyzer.process_batch(state, items)) + list(analyzer.finish(state))

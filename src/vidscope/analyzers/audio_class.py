@@ -275,7 +275,7 @@ class AudioClassState:
 # -- the analyzer ------------------------------------------------------------------------
 
 
-class AudioClassAnalyzer(Analyzer):
+class AudioClassAnalyzer(Analyzer[AudioClassParams]):
     """Rule-based soundtrack classes (silent / dialog / music / ambiance) as merged spans,
     computed from the ``audio_features`` track."""
 
@@ -294,7 +294,7 @@ class AudioClassAnalyzer(Analyzer):
     # Each stage takes one second in and may let the previous one out: scoring needs the
     # next second's evidence, the majority filter the next second's label.
     def _second(self, record: Record) -> Second:
-        p: AudioClassParams = self.params  # type: ignore[assignment]
+        p = self.params
         rms_db = _num(record, "rms_db", -120.0)
         silent = rms_db < p.silence_db
         return Second(
@@ -307,7 +307,7 @@ class AudioClassAnalyzer(Analyzer):
         )
 
     def _score(self, prev: Second | None, cur: Second, nxt: Second | None) -> Second:
-        p: AudioClassParams = self.params  # type: ignore[assignment]
+        p = self.params
         if cur.music is not None:
             # Event spans are already merged over time: the strongest family decides.
             evidence = {"dialog": cur.dialog, "music": cur.music, "ambiance": cur.ambiance}
@@ -319,7 +319,7 @@ class AudioClassAnalyzer(Analyzer):
         return cur
 
     def _vote(self, prev: Second | None, cur: Second, nxt: Second | None) -> Second:
-        p: AudioClassParams = self.params  # type: ignore[assignment]
+        p = self.params
         if (
             p.smooth
             and prev is not None
@@ -374,7 +374,7 @@ class AudioClassAnalyzer(Analyzer):
 
     def _release(self, state: AudioClassState, until: float) -> list[Record]:
         """Label the waiting seconds that end at or before ``until`` with the events known."""
-        p: AudioClassParams = self.params  # type: ignore[assignment]
+        p = self.params
         out: list[Record] = []
         while state.waiting and state.waiting[0].end <= until:
             sec = state.waiting.popleft()
@@ -385,7 +385,7 @@ class AudioClassAnalyzer(Analyzer):
         return out
 
     def process_batch(self, state: AudioClassState, items: Sequence[Item]) -> Iterable[Record]:
-        p: AudioClassParams = self.params  # type: ignore[assignment]
+        p = self.params
         out: list[Record] = []
         for item in items:
             if not isinstance(item, TrackRecord):

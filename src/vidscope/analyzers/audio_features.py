@@ -292,7 +292,7 @@ def append_window(window: np.ndarray, new: np.ndarray, limit: int) -> np.ndarray
 # -- the analyzer ------------------------------------------------------------------------
 
 
-class AudioFeaturesAnalyzer(Analyzer):
+class AudioFeaturesAnalyzer(Analyzer[AudioFeaturesParams]):
     """Per-second audio descriptors: MFCC mean/std, spectral centroid/rolloff/bandwidth/
     flatness, zero-crossing rate, level (RMS, dBFS, frame-RMS variation), chroma and a
     rolling tempo estimate.  One record per 1-second audio chunk."""
@@ -304,7 +304,7 @@ class AudioFeaturesAnalyzer(Analyzer):
     per_second = ("audio_features",)
     Params = AudioFeaturesParams
 
-    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, params: AudioFeaturesParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
         self._banks: _Banks | None = None
 
@@ -312,7 +312,7 @@ class AudioFeaturesAnalyzer(Analyzer):
         return Requirements(audio=True)
 
     def setup(self) -> None:
-        p: AudioFeaturesParams = self.params  # type: ignore[assignment]
+        p = self.params
         self._banks = _Banks(
             window=dsp.hann(p.n_fft),
             mel=dsp.mel_filters(SAMPLE_RATE, p.n_fft, p.n_mels),
@@ -335,7 +335,7 @@ class AudioFeaturesAnalyzer(Analyzer):
         if self._banks is None:
             self.setup()
         assert self._banks is not None
-        p: AudioFeaturesParams = self.params  # type: ignore[assignment]
+        p = self.params
         window = max(1, round(p.tempo_window * SAMPLE_RATE / p.hop_length))
         records = []
         for chunk in items:

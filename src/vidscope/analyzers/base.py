@@ -7,6 +7,10 @@ inputs.  Per input, :meth:`Analyzer.start` creates a small state object, the eng
 flushes whatever the state still holds.  ``process_batch`` must not touch anything but the
 model, its arguments and the state: that is what lets the engine run analyzers side by side on
 threads or in worker processes.
+
+The items an analyzer receives (:class:`Frame`, :class:`AudioChunk`) and the
+:class:`FrameSpec` it asks frames in are the decoder's types from :mod:`vidscope.media.frames`,
+named here too as part of this contract.
 """
 
 from __future__ import annotations
@@ -14,31 +18,14 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from vidscope.media.frames import AudioChunk, Frame, FrameSpec
 from vidscope.media.probe import MediaInfo
 
 Record = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class FrameSpec:
-    """Which frames an analyzer wants and in what shape.
-
-    ``fps=None`` asks for every decoded frame; otherwise the sampler picks, for every tick of
-    ``1/fps`` seconds on the media's own clock, the first frame shown at or after the tick.
-    ``width`` resizes keeping the aspect ratio (``None`` keeps the decoded size); scaling and
-    colour conversion happen together in FFmpeg's swscale with area averaging.  ``yuv420p``
-    hands over the decoded planes (``(h * 3 / 2, w)``, coded orientation, never resized) for
-    analyzers that convert faster themselves, off the decode thread.
-    """
-
-    fps: float | None = None
-    width: int | None = None
-    format: Literal["bgr24", "rgb24", "gray", "yuv420p"] = "bgr24"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,32 +54,6 @@ class Resources:
     gpus: float = 0.0
     batch_size: int = 8
     isolation: Literal["thread", "process"] = "thread"
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One decoded video frame, converted to the analyzer's :class:`FrameSpec`."""
-
-    index: int
-    """Position in presentation order, counting from 0 at the first decoded frame."""
-    time: float
-    """Presentation time in seconds, from the frame's PTS in the stream's time base."""
-    duration: float
-    """How long the frame is shown (seconds)."""
-    image: np.ndarray
-
-
-@dataclass(frozen=True, slots=True)
-class AudioChunk:
-    """A block of 16 kHz mono float32 samples starting at ``time`` seconds."""
-
-    time: float
-    samples: np.ndarray
-    sample_rate: int = 16000
-
-    @property
-    def end(self) -> float:
-        return self.time + len(self.samples) / self.sample_rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +152,16 @@ def client_unsafe(schema: dict[str, Any]) -> str | None:
     return f"an untyped or structured value ({kind or 'any'})"
 
 
-class Analyzer:
-    """Base class of every analyzer.  Subclasses set the class attributes and override hooks."""
+P = TypeVar("P", bound=Params)
+
+
+class Analyzer(Generic[P]):
+    """Base class of every analyzer.  Subclasses set the class attributes and override hooks.
+
+    An analyzer names its parameter class twice: as the type argument, so ``self.params`` has
+    that type (``class ShotsAnalyzer(Analyzer[ShotsParams])``), and as ``Params``, the class
+    the engine validates settings with at run time.
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]
@@ -218,8 +187,10 @@ class Analyzer:
     resources: ClassVar[Resources] = Resources()
     Params: ClassVar[type[Params]] = Params
 
-    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
-        self.params = params if params is not None else type(self).Params()
+    def __init__(self, params: P | None = None, *, device: str = "cpu") -> None:
+        # A ClassVar cannot name a type variable, so the default built from ``Params`` is
+        # cast to the type argument the subclass promises to match.
+        self.params: P = params if params is not None else cast(P, type(self).Params())
         self.device = device
 
     @classmethod

@@ -31,7 +31,7 @@ class _State:
     next_second: int = 0
 
 
-class PacingAnalyzer(Analyzer):
+class PacingAnalyzer(Analyzer[PacingParams]):
     """Cut rate and average shot length around every second."""
 
     name = "pacing"
@@ -48,7 +48,7 @@ class PacingAnalyzer(Analyzer):
         return _State(media)
 
     def _emit(self, state: _State, final: bool) -> list[Record]:
-        half = self.params.window / 2  # type: ignore[attr-defined]
+        half = self.params.window / 2
         out: list[Record] = []
         total = seconds_count(state.media)
         while state.next_second < total:

@@ -99,7 +99,7 @@ def shot_record(shot: Record, rows: dict[str, list[Record]], top_events: int) ->
     return out
 
 
-class ShotStatsAnalyzer(Analyzer):
+class ShotStatsAnalyzer(Analyzer[ShotStatsParams]):
     """Per-shot statistics assembled from the shot list and the other tracks."""
 
     name = "shot_stats"
@@ -118,7 +118,7 @@ class ShotStatsAnalyzer(Analyzer):
         )
 
     def _ready(self, state: _State, final: bool) -> list[Record]:
-        p: ShotStatsParams = self.params  # type: ignore[assignment]
+        p = self.params
         rows_at = min((v for t, v in state.progress.items() if t in _ROWS), default=float("inf"))
         out = []
         while state.shots:

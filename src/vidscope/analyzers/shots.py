@@ -66,7 +66,7 @@ class _State:
     index: int = 0
 
 
-class ShotsAnalyzer(Analyzer):
+class ShotsAnalyzer(Analyzer[ShotsParams]):
     """Cuts and fades; one record per shot with its start/end and how it begins and ends."""
 
     name = "shots"
@@ -90,7 +90,7 @@ class ShotsAnalyzer(Analyzer):
         self._cv2 = cv2
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        p: ShotsParams = self.params  # type: ignore[assignment]
+        p = self.params
         assert media.video is not None
         fps = Fraction(media.video.fps).limit_denominator(100000)
         distance = FrameDistance(fps)
@@ -110,7 +110,7 @@ class ShotsAnalyzer(Analyzer):
         image = self._cv2.cvtColor(frame.image, self._cv2.COLOR_YUV2BGR_I420)
         if state.size is None:
             h, w = image.shape[:2]
-            factor = w / self.params.min_width if w >= self.params.min_width else 1.0  # type: ignore[attr-defined]
+            factor = w / self.params.min_width if w >= self.params.min_width else 1.0
             state.size = (max(1, round(w / factor)), max(1, round(h / factor)))
         if state.size != (image.shape[1], image.shape[0]):
             image = self._cv2.resize(image, state.size, interpolation=self._cv2.INTER_LINEAR)
@@ -131,7 +131,7 @@ class ShotsAnalyzer(Analyzer):
         ready = [b for b in state.boundaries if upto is None or b[0] < upto]
         state.boundaries = state.boundaries[len(ready) :]
         records: list[Record] = []
-        min_len = self.params.min_scene_len / float(state.fps)  # type: ignore[attr-defined]
+        min_len = self.params.min_scene_len / float(state.fps)
         for t, kind in ready:
             if state.shot_start is None or t <= state.shot_start:
                 continue
@@ -168,7 +168,7 @@ class ShotsAnalyzer(Analyzer):
             state.last_end = frame.time + frame.duration
         # Both detectors may report a boundary a few frames late (flash filter); only
         # boundaries safely behind the current frame are final.
-        horizon = state.last_end - 2 * self.params.min_scene_len / float(state.fps)  # type: ignore[attr-defined]
+        horizon = state.last_end - 2 * self.params.min_scene_len / float(state.fps)
         return self._close(state, horizon)
 
     def finish(self, state: _State) -> Iterable[Record]:

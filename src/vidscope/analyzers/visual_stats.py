@@ -90,7 +90,7 @@ def _summary(media: MediaInfo, k: int, rows: list[dict]) -> Record:
     }
 
 
-class VisualStatsAnalyzer(Analyzer):
+class VisualStatsAnalyzer(Analyzer[VisualStatsParams]):
     """One record per second of video with picture statistics."""
 
     name = "visual_stats"
@@ -101,7 +101,7 @@ class VisualStatsAnalyzer(Analyzer):
     Params = VisualStatsParams
 
     def requirements(self) -> Requirements:
-        p: VisualStatsParams = self.params  # type: ignore[assignment]
+        p = self.params
         return Requirements(frames=FrameSpec(fps=p.fps, width=p.width, format="bgr24"))
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
@@ -114,7 +114,7 @@ class VisualStatsAnalyzer(Analyzer):
         rows, state.previous = frame_stats(
             np.stack([f.image for f in frames]),
             state.previous,
-            self.params.dark_level,  # type: ignore[attr-defined]
+            self.params.dark_level,
         )
         out: list[Record] = []
         for frame, row in zip(frames, rows, strict=True):

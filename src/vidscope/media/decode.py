@@ -1,6 +1,6 @@
 """One pass over the file: demux once, decode video and audio once, hand out what was asked.
 
-Every analyzer declares a :class:`~vidscope.analyzers.base.FrameSpec`; the decoder converts
+Every analyzer declares a :class:`~vidscope.media.frames.FrameSpec`; the decoder converts
 each decoded frame once per distinct ``(width, format)`` and gives it to every spec whose
 sampling clock is due.  Audio is resampled once to 16 kHz float32 and cut into fixed-size
 chunks.  Damaged packets are skipped and counted, the way the FFmpeg command line does,
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
@@ -20,8 +20,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidscope.analyzers.base import AudioChunk, Frame, FrameSpec
 from vidscope.errors import InputError
+from vidscope.media.frames import AudioChunk, Frame, FrameSpec, seconds
 from vidscope.media.probe import MediaInfo
 from vidscope.media.timestamps import TimestampGuesser
 
@@ -97,13 +97,6 @@ def _i420(frame: av.VideoFrame) -> np.ndarray | None:
     return out
 
 
-def _seconds(time_base: Fraction) -> Callable[[int], float]:
-    """``ticks -> seconds`` for a time base; the integer product and true division round
-    exactly as ``float(ticks * time_base)`` does, without building a Fraction per frame."""
-    num, den = time_base.numerator, time_base.denominator
-    return lambda ticks: ticks * num / den
-
-
 class _AudioAssembler:
     """Decoded audio frames in, fixed-size 16 kHz float32 chunks on the media clock out.
 
@@ -115,12 +108,12 @@ class _AudioAssembler:
     """
 
     def __init__(
-        self, channel: AudioChannel, chunk: int, origin: float, seconds: Callable[[int], float]
+        self, channel: AudioChannel, chunk: int, origin: float, time_base: Fraction
     ) -> None:
         self._channel = channel
         self._chunk = chunk
         self._origin = origin
-        self._seconds = seconds
+        self._time_base = time_base
         self._resampler = self._new_resampler()
         self._fifo = av.AudioFifo()
         self._shape: tuple[str, int, int] | None = None
@@ -167,7 +160,7 @@ class _AudioAssembler:
     def add(self, frame: av.AudioFrame) -> Iterator[AudioChunk]:
         """Take one decoded frame; yields the chunks that are complete."""
         rate = frame.sample_rate or SAMPLE_RATE
-        t_in = self._seconds(frame.pts) if frame.pts is not None else self._next_in
+        t_in = seconds(frame.pts, self._time_base) if frame.pts is not None else self._next_in
         if self._t0 is None:
             self._t0 = self._next_in = t_in if t_in is not None else self._origin
         if t_in is not None and self._next_in is not None and t_in - self._next_in > 0.05:
@@ -278,13 +271,17 @@ class Decoder:
                 return
             clocks = [FrameClock(spec.fps, self._origin) for spec in self.specs]
             vguess = TimestampGuesser()
-            nominal = 1.0 / media.video.fps if media.video and media.video.fps else 0.04
-            vseconds = _seconds(vstream.time_base) if vstream is not None else None
             index = 0
+            if vstream is not None:
+                vtb = vstream.time_base
+                fps = media.video.fps if media.video and media.video.fps else 25.0
+                # A frame without a duration is shown for the nominal frame period, in whole
+                # ticks: every time a frame gets lies on its stream's own clock.
+                nominal = max(1, round(1 / (fps * vtb)))
+                # A frame without any timestamp follows the previous one, as FFmpeg guesses.
+                next_pts = round(Fraction(self._origin) / vtb)
             audio = (
-                _AudioAssembler(
-                    self.audio_channel, self.chunk, self._origin, _seconds(astream.time_base)
-                )
+                _AudioAssembler(self.audio_channel, self.chunk, self._origin, astream.time_base)
                 if astream is not None
                 else None
             )
@@ -297,16 +294,17 @@ class Decoder:
                     self.stats.damaged_packets += 1
                     continue
                 if packet.stream is vstream:
-                    assert vseconds is not None
                     for vf in frames:
-                        ts = vguess(vf.pts, vf.dts)
-                        time = vseconds(ts) if ts is not None else self._origin + index * nominal
-                        dur = vseconds(vf.duration) if vf.duration else nominal
+                        pts = vguess(vf.pts, vf.dts)
+                        pts = next_pts if pts is None else pts
+                        ticks = vf.duration or nominal
+                        next_pts = pts + ticks
+                        time = round(seconds(pts, vtb), 6)  # the frame's Frame.time
                         cache: dict = {}
                         for spec, clock in zip(self.specs, clocks, strict=True):
                             if clock.due(time):
                                 image = self._convert(vf, spec, cache)
-                                yield spec, Frame(index, round(time, 6), dur, image)
+                                yield spec, Frame(index, pts, ticks, vtb, image)
                         index += 1
                 elif packet.stream is astream:
                     assert audio is not None

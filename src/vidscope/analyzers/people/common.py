@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -42,6 +42,9 @@ class PeopleParams(Params):
             "environment made by `vidscope setup people`)"
         ),
     )
+    # Every people analyzer samples frames; each declares its own defaults and bounds.
+    fps: float
+    width: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,10 @@ class PeopleState:
     groups: ShotGroups[Observation] = field(default_factory=ShotGroups)
 
 
-class PeopleAnalyzer(Analyzer):
+PP = TypeVar("PP", bound=PeopleParams)
+
+
+class PeopleAnalyzer(Analyzer[PP]):
     """Base class: runs a sidecar model over sampled RGB frames.
 
     Subclasses set ``kind`` (the sidecar model) and implement :meth:`records`.  With
@@ -83,7 +89,7 @@ class PeopleAnalyzer(Analyzer):
 
     def requirements(self) -> Requirements:
         p = self.params
-        frames = FrameSpec(fps=p.fps, width=p.width, format="rgb24")  # type: ignore[attr-defined]
+        frames = FrameSpec(fps=p.fps, width=p.width, format="rgb24")
         return Requirements(frames=frames, tracks=("shots",) if self.by_shot else ())
 
     def worker_config(self) -> dict[str, Any]:
@@ -102,7 +108,7 @@ class PeopleAnalyzer(Analyzer):
         self._sidecar = runtime.Sidecar(
             self.kind,
             self.worker_config(),
-            self.params.python,  # type: ignore[attr-defined]
+            self.params.python,
         )
         self._sidecar.start()
 
@@ -124,7 +130,7 @@ class PeopleAnalyzer(Analyzer):
                 [f.image for f in frames], [self.frame_meta(state, f) for f in frames]
             )
         )
-        step = 1.0 / self.params.fps  # type: ignore[attr-defined]
+        step = 1.0 / self.params.fps
         fresh: list[Observation] = []
         for item in items:
             if isinstance(item, Frame):

@@ -249,7 +249,7 @@ def assign_ids(frames: list[tuple[float, list[list[float]]]], max_gap: float) ->
     return out
 
 
-class FacesAnalyzer(PeopleAnalyzer):
+class FacesAnalyzer(PeopleAnalyzer[FacesParams]):
     """Faces per sampled frame, with mesh landmarks, gaze, eyes and expression."""
 
     name = "faces"
@@ -260,14 +260,14 @@ class FacesAnalyzer(PeopleAnalyzer):
     Params = FacesParams
 
     def model_info(self) -> ModelInfo | None:
-        p: FacesParams = self.params  # type: ignore[assignment]
+        p = self.params
         return ModelInfo(
             id=f"mediapipe {MEDIAPIPE} face detection ({p.detector} range) + face mesh with iris",
             extra={"expression": "fer 25.10.3 emotion_model_quantized.tflite (7 classes)"},
         )
 
     def worker_config(self) -> dict[str, Any]:
-        p: FacesParams = self.params  # type: ignore[assignment]
+        p = self.params
         return {
             "detector": p.detector,
             "min_score": p.min_score,
@@ -277,7 +277,7 @@ class FacesAnalyzer(PeopleAnalyzer):
         }
 
     def records(self, shot: Record | None, observations: list[Observation]) -> list[Record]:
-        p: FacesParams = self.params  # type: ignore[assignment]
+        p = self.params
         seen = [o for o in observations if o.result["faces"]]
         boxes = [(o.start, [f["box"] for f in o.result["faces"]]) for o in seen]
         ids = assign_ids(boxes, p.track_gap)

@@ -74,7 +74,7 @@ def movement(observations: list[Observation], min_visibility: float) -> float | 
     return round(float(np.mean(speeds)), 4) if speeds else None
 
 
-class PoseAnalyzer(PeopleAnalyzer):
+class PoseAnalyzer(PeopleAnalyzer[PoseParams]):
     """Body landmarks per sampled frame (one person per frame) and a per-shot summary."""
 
     name = "pose"
@@ -89,10 +89,10 @@ class PoseAnalyzer(PeopleAnalyzer):
         return ModelInfo(id=f"mediapipe {MEDIAPIPE} pose (BlazePose full, model_complexity=1)")
 
     def worker_config(self) -> dict[str, Any]:
-        return {"min_score": self.params.min_score}  # type: ignore[attr-defined]
+        return {"min_score": self.params.min_score}
 
     def records(self, shot: Record | None, observations: list[Observation]) -> list[Record]:
-        p: PoseParams = self.params  # type: ignore[assignment]
+        p = self.params
         index = None if shot is None else shot["index"]
         out: list[Record] = [
             {

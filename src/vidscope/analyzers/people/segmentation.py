@@ -47,7 +47,7 @@ class SegmentationParams(PeopleParams):
     mask_dir: str | None = Field(None, description="write each frame's mask PNG here")
 
 
-class SegmentationAnalyzer(PeopleAnalyzer):
+class SegmentationAnalyzer(PeopleAnalyzer[SegmentationParams]):
     """Share and box of the frame covered by people, per sampled frame."""
 
     name = "segmentation"
@@ -59,22 +59,22 @@ class SegmentationAnalyzer(PeopleAnalyzer):
     Params = SegmentationParams
 
     def model_info(self) -> ModelInfo | None:
-        model = self.params.model  # type: ignore[attr-defined]
+        model = self.params.model
         return ModelInfo(id=f"mediapipe {MEDIAPIPE} selfie segmentation ({model})")
 
     def worker_config(self) -> dict[str, Any]:
-        p: SegmentationParams = self.params  # type: ignore[assignment]
+        p = self.params
         return {"model": MODELS[p.model], "threshold": p.threshold}
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> PeopleState:
-        mask_dir = self.params.mask_dir  # type: ignore[attr-defined]
+        mask_dir = self.params.mask_dir
         if mask_dir:
             Path(mask_dir).mkdir(parents=True, exist_ok=True)
         return super().start(media, inputs)
 
     def frame_meta(self, state: PeopleState, frame: Frame) -> dict[str, Any]:
         meta = super().frame_meta(state, frame)
-        mask_dir = self.params.mask_dir  # type: ignore[attr-defined]
+        mask_dir = self.params.mask_dir
         if mask_dir:
             name = f"{Path(state.media.path).stem}_{frame.time:09.3f}.png"
             meta["mask"] = str((Path(mask_dir) / name).resolve())

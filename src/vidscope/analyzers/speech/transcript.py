@@ -162,7 +162,7 @@ def assign_shots(record: Record, shots: ShotIndex) -> Record:
     return record
 
 
-class TranscriptAnalyzer(Analyzer):
+class TranscriptAnalyzer(Analyzer[TranscriptParams]):
     """Whisper segments and words, one model loaded once and reused for every input."""
 
     name = "transcript"
@@ -174,7 +174,7 @@ class TranscriptAnalyzer(Analyzer):
     resources = Resources(cpus=2.0, batch_size=8)
     Params = TranscriptParams
 
-    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, params: TranscriptParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
         self._resolved: ResolvedModel | None = None
         self._model: Any = None
@@ -188,7 +188,7 @@ class TranscriptAnalyzer(Analyzer):
         # looked up when the model loads, which may download it.
         from vidscope.models.whisper import explicit_path
 
-        p: TranscriptParams = self.params  # type: ignore[assignment]
+        p = self.params
         try:
             explicit_path(p.asr_model)
         except ModelError as exc:
@@ -200,12 +200,12 @@ class TranscriptAnalyzer(Analyzer):
         if self._resolved is None:
             from vidscope.models.whisper import resolve_whisper
 
-            p: TranscriptParams = self.params  # type: ignore[assignment]
+            p = self.params
             self._resolved = resolve_whisper(p.asr_model, allow_download=p.download)
         return self._resolved
 
     def model_info(self) -> ModelInfo | None:
-        p: TranscriptParams = self.params  # type: ignore[assignment]
+        p = self.params
         try:
             model = self._resolve()
         except ModelError:
@@ -224,7 +224,7 @@ class TranscriptAnalyzer(Analyzer):
 
         from vidscope.models.whisper import load_whisper
 
-        p: TranscriptParams = self.params  # type: ignore[assignment]
+        p = self.params
         threads = p.cpu_threads or len(os.sched_getaffinity(0))
         self._model = load_whisper(self._resolve(), self.device, threads)
         self._vad = get_vad_model()
@@ -244,7 +244,7 @@ class TranscriptAnalyzer(Analyzer):
         self, offset: float, audio: np.ndarray, spans: list[Record]
     ) -> list[tuple[int, str]]:
         """Where each language of the window starts (one part unless it switches)."""
-        p: TranscriptParams = self.params  # type: ignore[assignment]
+        p = self.params
         if not self._model.model.is_multilingual:
             return [(0, "en")]  # what an English-only model decodes, whatever was asked
         if p.language is not None:
@@ -253,7 +253,7 @@ class TranscriptAnalyzer(Analyzer):
 
     def _transcribe(self, offset: float, audio: np.ndarray, spans: list[Record]) -> list[Record]:
         """Records of one window, whose speech ``spans`` are known."""
-        p: TranscriptParams = self.params  # type: ignore[assignment]
+        p = self.params
         if not spans or len(audio) < MIN_AUDIO_S * SAMPLE_RATE:
             return []  # nothing voiced: Whisper could only invent text
         parts = self._parts(offset, audio, spans)
@@ -278,7 +278,7 @@ class TranscriptAnalyzer(Analyzer):
 
     def _windows(self, state: _State, final: bool) -> list[Record]:
         """Transcribe every full window (and, when ``final``, the rest)."""
-        p: TranscriptParams = self.params  # type: ignore[assignment]
+        p = self.params
         size = round(p.window * SAMPLE_RATE)
         vad = SpeechParams(threshold=p.vad_threshold)
         out: list[Record] = []

@@ -135,7 +135,7 @@ def summary(counts: dict[str, int]) -> str:
     return ", ".join(count_phrase(label, n) for label, n in counts.items())
 
 
-class ObjectsAnalyzer(Analyzer):
+class ObjectsAnalyzer(Analyzer[ObjectsParams]):
     """Objects per shot: tracks with boxes, and a per-shot count of what is on screen."""
 
     name = "objects"
@@ -148,14 +148,14 @@ class ObjectsAnalyzer(Analyzer):
     resources = Resources(cpus=1.0, batch_size=4)
     Params = ObjectsParams
 
-    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, params: ObjectsParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
         self._detector: Detector | None = None
         self._keep: np.ndarray | None = None
         self._tracker: Callable[[Sequence[Detections]], list[Track]] | None = None
 
     def requirements(self) -> Requirements:
-        p: ObjectsParams = self.params  # type: ignore[assignment]
+        p = self.params
         return Requirements(
             frames=FrameSpec(fps=p.fps, width=p.width, format="bgr24"), tracks=("shots",)
         )
@@ -163,7 +163,7 @@ class ObjectsAnalyzer(Analyzer):
     def model_info(self) -> ModelInfo | None:
         from vidscope.models.detectors import resolve_detector
 
-        p: ObjectsParams = self.params  # type: ignore[assignment]
+        p = self.params
         try:
             model = resolve_detector(p.model)
         except ModelError:
@@ -177,7 +177,7 @@ class ObjectsAnalyzer(Analyzer):
         from vidscope.analyzers.vision.tracking import ByteTrackConfig, track_shot
         from vidscope.models.detectors import load_detector
 
-        p: ObjectsParams = self.params  # type: ignore[assignment]
+        p = self.params
         detector = load_detector(
             p.model,
             score=min(p.score, p.low_score),
@@ -242,7 +242,7 @@ class ObjectsAnalyzer(Analyzer):
         for shot, frames in state.groups.ready(final):
             if shot is None:
                 # Frames after the last shot (none when the shot list tiles the video).
-                step = 1 / self.params.fps  # type: ignore[attr-defined]
+                step = 1 / self.params.fps
                 span = {"start": frames[0].time, "end": frames[-1].time + step}
                 out += self._shot_records(state, span, None, frames)
             else:
@@ -253,7 +253,7 @@ class ObjectsAnalyzer(Analyzer):
         self, state: _State, shot: Record, index: int | None, frames: list[_Sampled]
     ) -> list[Record]:
         """Records of one shot: its object tracks, then (for a real shot) its counts."""
-        p: ObjectsParams = self.params  # type: ignore[assignment]
+        p = self.params
         assert self._detector is not None and self._tracker is not None
         names = self._detector.names
         found = self._tracker([f.detections for f in frames])

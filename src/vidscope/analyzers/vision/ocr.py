@@ -383,7 +383,7 @@ def _warmup_image() -> np.ndarray:
     return image
 
 
-class OcrAnalyzer(Analyzer):
+class OcrAnalyzer(Analyzer[OcrParams]):
     """Text on screen, one record per line per stretch of frames showing it within a shot."""
 
     name = "ocr"
@@ -395,18 +395,18 @@ class OcrAnalyzer(Analyzer):
     resources = Resources(cpus=1.0, batch_size=4)
     Params = OcrParams
 
-    def __init__(self, params: Params | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, params: OcrParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
         self._engine: Any = None
 
     def requirements(self) -> Requirements:
-        p: OcrParams = self.params  # type: ignore[assignment]
+        p = self.params
         return Requirements(
             frames=FrameSpec(fps=p.fps, width=p.width, format="bgr24"), tracks=("shots",)
         )
 
     def model_info(self) -> ModelInfo | None:
-        p: OcrParams = self.params  # type: ignore[assignment]
+        p = self.params
         try:
             files = model_files()
         except ModelError:
@@ -430,7 +430,7 @@ class OcrAnalyzer(Analyzer):
     def setup(self) -> None:
         from rapidocr import RapidOCR
 
-        p: OcrParams = self.params  # type: ignore[assignment]
+        p = self.params
         files = model_files()
         cuda = self.device.startswith("cuda")
         config: dict[str, Any] = {
@@ -464,7 +464,7 @@ class OcrAnalyzer(Analyzer):
 
     def read(self, image: np.ndarray) -> list[Line]:
         """The text lines of one BGR frame."""
-        p: OcrParams = self.params  # type: ignore[assignment]
+        p = self.params
         result = self._engine(image)
         boxes, texts = getattr(result, "boxes", None), getattr(result, "txts", None)
         if boxes is None or texts is None:
@@ -473,7 +473,7 @@ class OcrAnalyzer(Analyzer):
         return to_lines(boxes, texts, result.scores, (w, h), p.min_score)
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        p: OcrParams = self.params  # type: ignore[assignment]
+        p = self.params
         state = _State(media, SpanTracker(p.similarity, p.min_iou))
         if "shots" not in inputs:
             state.shots.until = float("inf")
@@ -490,7 +490,7 @@ class OcrAnalyzer(Analyzer):
         return out
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
-        p: OcrParams = self.params  # type: ignore[assignment]
+        p = self.params
         for item in items:
             if isinstance(item, TrackRecord):
                 state.shots.add(item.record)

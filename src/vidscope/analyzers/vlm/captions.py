@@ -116,7 +116,7 @@ def on_screen(records: Sequence[Record]) -> str:
     return " / ".join(dict.fromkeys(t for t in texts if t))
 
 
-class CaptionsAnalyzer(VlmAnalyzer):
+class CaptionsAnalyzer(VlmAnalyzer[CaptionsParams]):
     """A caption for every second of video (see the module notes)."""
 
     name = "captions"
@@ -127,13 +127,13 @@ class CaptionsAnalyzer(VlmAnalyzer):
     Params = CaptionsParams
 
     def requirements(self) -> Requirements:
-        p: CaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         return Requirements(
             frames=FrameSpec(fps=p.fps, width=p.width, format="rgb24"), optional_tracks=CONTEXT
         )
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        p: CaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         context = SideTracks([t for t in CONTEXT if t in inputs], media.start, p.context_lag)
         seen = len(self.backend.fallbacks) if self.backend else 0
         return _State(media, context, fallbacks_seen=seen)
@@ -162,7 +162,7 @@ class CaptionsAnalyzer(VlmAnalyzer):
         state.collecting = new
 
     def _prompt(self, state: _State, second: _Second) -> VlmRequest:
-        p: CaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         lo, hi = second_span(state.media, second.index)
         speech = spoken(state.context.within("transcript", lo, hi), lo, hi)
         text = on_screen(state.context.within("ocr", lo, hi))
@@ -172,7 +172,7 @@ class CaptionsAnalyzer(VlmAnalyzer):
         return VlmRequest.ask(caption_prompt(len(second.images), speech, text), images)
 
     def _entry(self, state: _State, second: _Second) -> _Entry:
-        p: CaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         origin = state.origin
         if origin is not None and p.dedup_threshold > 0:
             change = max(
@@ -203,7 +203,7 @@ class CaptionsAnalyzer(VlmAnalyzer):
         return record
 
     def _flush(self, state: _State) -> list[Record]:
-        p: CaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         assert self.backend is not None
         asked = [e for e in state.pending if e.request is not None]
         results = self.backend.generate(
@@ -224,7 +224,7 @@ class CaptionsAnalyzer(VlmAnalyzer):
         return out
 
     def _advance(self, state: _State, final: bool) -> list[Record]:
-        p: CaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         out: list[Record] = []
         while state.waiting:
             second = state.waiting[0]

@@ -167,7 +167,7 @@ class _State:
     failed: int = 0
 
 
-class ShotCaptionsAnalyzer(VlmAnalyzer):
+class ShotCaptionsAnalyzer(VlmAnalyzer[ShotCaptionsParams]):
     """A caption and attributes for every shot (see the module notes)."""
 
     name = "shot_captions"
@@ -178,7 +178,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer):
     Params = ShotCaptionsParams
 
     def requirements(self) -> Requirements:
-        p: ShotCaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         return Requirements(
             frames=FrameSpec(fps=p.fps, width=p.width, format="rgb24"),
             tracks=("shots",),
@@ -190,7 +190,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer):
         return _State(media, with_stats="shot_stats" in inputs, fallbacks_seen=seen)
 
     def _request(self, state: _State, shot: Record) -> _Asked:
-        p: ShotCaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         lo, hi = float(shot["start"]), float(shot["end"])
         chosen = pick_frames(state.frames, lo, hi, p.frames)
         times = [round(t, 3) for t, _ in chosen]
@@ -204,7 +204,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer):
         return _Asked(shot, times, VlmRequest.ask(prompt, images))
 
     def _ask(self, state: _State) -> None:
-        p: ShotCaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         assert self.backend is not None
         to_ask = [a for a in state.asked if a.request is not None]
         answers = ask(
@@ -222,7 +222,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer):
         state.asked = []
 
     def _record(self, state: _State, asked: _Asked) -> Record:
-        p: ShotCaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         shot = asked.shot
         index = int(shot["index"])
         signals = measured(float(shot["end"]) - float(shot["start"]), state.stats.pop(index, None))
@@ -247,7 +247,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer):
         return record
 
     def _advance(self, state: _State, final: bool) -> list[Record]:
-        p: ShotCaptionsParams = self.params  # type: ignore[assignment]
+        p = self.params
         while state.shots and (final or float(state.shots[0]["end"]) <= state.clock):
             shot = state.shots.popleft()
             state.asked.append(self._request(state, shot))

@@ -60,7 +60,7 @@ def thin(lines: Sequence[str], budget: int) -> list[int]:
     return sorted({round(i * (len(lines) - 1) / max(1, keep - 1)) for i in range(keep)})
 
 
-class SummaryAnalyzer(VlmAnalyzer):
+class SummaryAnalyzer(VlmAnalyzer[SummaryParams]):
     """One description of the whole video, with chapters (see the module notes)."""
 
     name = "summary"
@@ -90,14 +90,14 @@ class SummaryAnalyzer(VlmAnalyzer):
         return ()
 
     def _prompt(self, state: _State) -> tuple[str, int]:
-        p: SummaryParams = self.params  # type: ignore[assignment]
+        p = self.params
         speech = " ".join(state.speech)[: p.max_prompt_chars // 3]
         lines = [f"{s:.1f}-{e:.1f} {c}" for s, e, c in state.shots]
         kept = [state.shots[i] for i in thin(lines, p.max_prompt_chars - len(speech))]
         return summary_prompt(kept, speech or None, state.media.duration), len(kept)
 
     def finish(self, state: _State) -> Iterable[Record]:
-        p: SummaryParams = self.params  # type: ignore[assignment]
+        p = self.params
         assert self.backend is not None
         media = state.media
         record: Record = {"start": media.start, "end": media.end, "summary": None, "chapters": []}
