@@ -3,13 +3,13 @@ window centred on each second."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import Field
 
 from vidscope.analyzers.base import Analyzer, Item, Params, Record, Requirements, TrackRecord
+from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.windows import second_span, seconds_count
 from vidscope.media.probe import MediaInfo
 
@@ -25,9 +25,8 @@ class PacingParams(Params):
 @dataclass
 class _State:
     media: MediaInfo
-    shots: deque = field(default_factory=deque)
-    """Recent shots as (start, end, index); older ones are dropped once no window needs them."""
-    known_until: float = float("-inf")
+    shots: ShotIndex = field(default_factory=ShotIndex)
+    """Recent shots; older ones are dropped once no window needs them."""
     next_second: int = 0
 
 
@@ -55,35 +54,31 @@ class PacingAnalyzer(Analyzer[PacingParams]):
             start, end = second_span(state.media, state.next_second)
             centre = (start + end) / 2
             lo, hi = max(state.media.start, centre - half), min(state.media.end, centre + half)
-            if not final and hi > state.known_until:
+            if not final and hi > state.shots.until:
                 break
-            inside = [s for s in state.shots if s[0] < hi and s[1] > lo]
-            cuts = sum(1 for s in inside if lo < s[0] < hi)
-            current = next((s for s in inside if s[0] <= centre < s[1]), None)
+            inside = state.shots.between(lo, hi)
+            cuts = sum(1 for s in inside if lo < s.start < hi)
             span = hi - lo
             out.append(
                 {
                     "start": start,
                     "end": end,
-                    "shot": current[2] if current else None,
+                    "shot": state.shots.at(centre),
                     "cuts_in_window": cuts,
                     "cut_rate_per_min": round(cuts * 60.0 / span, 3) if span > 0 else 0.0,
-                    "avg_shot_length": round(sum(s[1] - s[0] for s in inside) / len(inside), 3)
+                    "avg_shot_length": round(sum(s.end - s.start for s in inside) / len(inside), 3)
                     if inside
                     else None,
                 }
             )
             state.next_second += 1
-            while state.shots and state.shots[0][1] < centre - half:
-                state.shots.popleft()
+            state.shots.prune(centre - half)
         return out
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
         for item in items:
             assert isinstance(item, TrackRecord)
-            r = item.record
-            state.shots.append((float(r["start"]), float(r["end"]), r["index"]))
-            state.known_until = max(state.known_until, float(r["end"]))
+            state.shots.add(item.record)
         return self._emit(state, final=False)
 
     def finish(self, state: _State) -> Iterable[Record]:

@@ -1,4 +1,5 @@
-"""``/v1/jobs``: submit, watch, cancel, delete jobs and read their results.
+"""``/v1/jobs``: submit, watch, cancel and delete jobs (their results are read through
+:mod:`vidscope.server.results_api`).
 
 A key sees only its own jobs; anyone else's answer 404, exactly like a job that does not exist.
 """
@@ -6,33 +7,23 @@ A key sees only its own jobs; anyone else's answer 404, exactly like a job that 
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import time
-import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from vidscope.errors import InputError, UsageError
-from vidscope.server.deps import Owner, Services, ServicesDep
+from vidscope.errors import InputError
+from vidscope.server.deps import MAX_OFFSET, JobId, Owner, Services, ServicesDep, owned_job
 from vidscope.server.options import JobOptions, Name, parse_form_options, resolve_settings
 from vidscope.server.store import Job, Status, new_job_id
 from vidscope.server.uploads import UploadError, check_media, receive_upload
-from vidscope.timeline.bundle import read_manifest
-from vidscope.timeline.exports import prepare
-from vidscope.timeline.result import Result, overlaps, track_file, track_lines
-
-MAX_OFFSET = 2**31  # SQLite integers are 64-bit; no real listing gets near this
-JobId = Annotated[uuid.UUID, PathParam(description="the id returned at submission")]
 
 
 class JobRequest(BaseModel):
@@ -110,13 +101,6 @@ def _view(job: Job, live: dict[str, Any] | None) -> JobView:
         download=state.get("download"),
         error=job.error,
     )
-
-
-def _owned(services: Services, job_id: uuid.UUID, owner: str) -> Job:
-    job = services.store.get(str(job_id), owner)
-    if job is None:
-        raise HTTPException(404, f"no job {job_id}")
-    return job
 
 
 def _queue_full(services: Services) -> HTTPException:
@@ -217,34 +201,6 @@ _SUBMIT_BODY = {
 }
 
 
-def _finished_manifest(services: Services, job: Job) -> dict[str, Any]:
-    if not job.done:
-        raise HTTPException(409, f"job is {job.status}; its result comes when it ends")
-    manifest = read_manifest(services.config.data_dir / job.result_dir)
-    if manifest is None:
-        raise HTTPException(404, f"job {job.status} before writing a result: {job.error}")
-    return manifest
-
-
-def _track_lines(
-    path: Path, start: float, end: float, offset: int, limit: int
-) -> tuple[list[bytes], bool]:
-    """Lines of a track file overlapping [start, end): ``limit`` of them after skipping
-    ``offset``, and whether more follow."""
-    lines: list[bytes] = []
-    seen = 0
-    for line, record in track_lines(path):
-        if not overlaps(record, start, end):
-            continue
-        seen += 1
-        if seen <= offset:
-            continue
-        if len(lines) == limit:
-            return lines, True
-        lines.append(line if line.endswith(b"\n") else line + b"\n")
-    return lines, False
-
-
 def jobs_router() -> APIRouter:
     """The ``/v1/jobs`` endpoints (authentication comes with the ``Owner`` dependency)."""
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -289,7 +245,7 @@ def jobs_router() -> APIRouter:
     @router.get("/{job_id}", response_model=JobView)
     def get_job(job_id: JobId, services: ServicesDep, owner: Owner) -> JobView:
         """Status, per-analyzer progress and error of a job."""
-        job = _owned(services, job_id, owner)
+        job = owned_job(services, job_id, owner)
         return _view(job, services.board.snapshot(job.id))
 
     @router.get(
@@ -302,7 +258,7 @@ def jobs_router() -> APIRouter:
     ) -> StreamingResponse:
         """Server-sent events: ``status`` (the job, whenever it changes) until the job ends,
         then ``end``."""
-        await run_in_threadpool(_owned, services, job_id, owner)
+        await run_in_threadpool(owned_job, services, job_id, owner)
 
         async def stream() -> AsyncIterator[bytes]:
             last = b""
@@ -335,7 +291,7 @@ def jobs_router() -> APIRouter:
     @router.post("/{job_id}/cancel", response_model=JobView, responses={409: {}})
     def cancel_job(job_id: JobId, services: ServicesDep, owner: Owner) -> JobView:
         """Cancel a queued job, or stop a running one (it ends as ``cancelled``)."""
-        job = _owned(services, job_id, owner)
+        job = owned_job(services, job_id, owner)
         if job.status in ("succeeded", "failed"):
             raise HTTPException(409, f"job already {job.status}")
         job = services.store.request_cancel(job.id) or job
@@ -346,7 +302,7 @@ def jobs_router() -> APIRouter:
     @router.delete("/{job_id}", status_code=204)
     def delete_job(job_id: JobId, services: ServicesDep, owner: Owner) -> Response:
         """Delete a job and its files (a running job is stopped first)."""
-        job = _owned(services, job_id, owner)
+        job = owned_job(services, job_id, owner)
         status = services.store.mark_deleted(job.id)
         if status == "running":
             services.pool.cancel(job.id)  # its worker removes the files when it stops
@@ -354,111 +310,7 @@ def jobs_router() -> APIRouter:
             shutil.rmtree(services.config.jobs_dir / job.id, ignore_errors=True)
         return Response(status_code=204)
 
-    @router.get("/{job_id}/result", responses={409: {}})
-    def result(job_id: JobId, services: ServicesDep, owner: Owner) -> dict[str, Any]:
-        """The result bundle's manifest (media, tracks, run report)."""
-        job = _owned(services, job_id, owner)
-        manifest = _finished_manifest(services, job)
-        # The server's own paths are none of the client's business; the job's source is.
-        manifest["source"] = {"kind": job.source_kind, "input": job.source}
-        manifest.get("media", {}).pop("path", None)
-        return manifest
-
-    @router.get(
-        "/{job_id}/tracks/{name}",
-        response_class=Response,
-        responses={200: {"content": {"application/x-ndjson": {}}}, 409: {}},
-    )
-    def track(
-        job_id: JobId,
-        name: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
-        services: ServicesDep,
-        owner: Owner,
-        start: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-        end: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> Response:
-        """Records of one track overlapping ``[start, end)`` seconds, as JSON lines.
-
-        Paginated: at most ``limit`` records after ``offset``; when more follow, the
-        ``X-Next-Offset`` header gives the offset of the next page."""
-        job = _owned(services, job_id, owner)
-        manifest = _finished_manifest(services, job)
-        entry = manifest.get("tracks", {}).get(name)
-        if entry is None or entry.get("status") != "complete":
-            tracks = [
-                n for n, t in manifest.get("tracks", {}).items() if t.get("status") == "complete"
-            ]
-            raise HTTPException(404, f"no finished track {name!r} (tracks: {', '.join(tracks)})")
-        lo = float("-inf") if start is None else start
-        hi = float("inf") if end is None else end
-        if hi < lo:
-            raise HTTPException(422, "end is before start")
-        try:
-            path = track_file(services.config.data_dir / job.result_dir, entry)
-            lines, more = _track_lines(path, lo, hi, offset, limit)
-        except InputError:
-            # The message names the server's own paths, which are none of the client's business.
-            raise HTTPException(404, f"track {name!r} is outside its bundle or corrupt") from None
-        headers = {"X-Next-Offset": str(offset + limit)} if more else {}
-        return Response(b"".join(lines), media_type="application/x-ndjson", headers=headers)
-
-    @router.get(
-        "/{job_id}/export/{fmt}",
-        response_class=Response,
-        responses={200: {"content": {t: {} for t in _EXPORT_TYPES.values()}}, 409: {}},
-    )
-    def export_track(
-        job_id: JobId,
-        fmt: Annotated[
-            str,
-            PathParam(
-                pattern=r"^[a-z0-9]{1,10}$",
-                description="srt, vtt, txt, json, otio, edl, csv, parquet, png or jpg",
-            ),
-        ],
-        services: ServicesDep,
-        owner: Owner,
-        track: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
-    ) -> Response:
-        """A track in an export format: subtitles, text or JSON (default track: the
-        transcript), an OpenTimelineIO timeline, an EDL, a CSV or Parquet table, or a contact
-        sheet (default track: the shots); 404 says why a format or track cannot be exported."""
-        job = _owned(services, job_id, owner)
-        _finished_manifest(services, job)
-        out = io.BytesIO()
-        bundle = Result(services.config.data_dir / job.result_dir)
-        try:
-            request = prepare(bundle, track, fmt)
-            request.write(out)
-        except UsageError as exc:
-            # Some messages name the bundle's directory, which is the server's business.
-            raise HTTPException(404, str(exc).replace(f"{bundle.path}: ", "")) from None
-        name = request.format.name
-        return Response(
-            out.getvalue(),
-            media_type=_EXPORT_TYPES[name],
-            headers={
-                "Content-Disposition": f'attachment; filename="{job.id}.{request.track}.{name}"'
-            },
-        )
-
     return router
-
-
-_EXPORT_TYPES = {
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt; charset=utf-8",
-    "txt": "text/plain; charset=utf-8",
-    "json": "application/json",
-    "otio": "application/json",
-    "edl": "text/plain; charset=utf-8",
-    "csv": "text/csv; charset=utf-8",
-    "parquet": "application/vnd.apache.parquet",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-}
 
 
 def openapi_components() -> dict[str, Any]:

@@ -38,9 +38,9 @@ import numpy as np
 from pydantic import Field
 
 from vidscope.analyzers.base import ModelInfo, Record, Resources
+from vidscope.analyzers.boxes import iou
 from vidscope.analyzers.people.common import Observation, PeopleAnalyzer, PeopleParams
 from vidscope.analyzers.people.runtime import MEDIAPIPE
-from vidscope.analyzers.people.worker import iou
 
 EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -149,7 +149,7 @@ def eye_angles(points: dict[int, np.ndarray], eye: str) -> tuple[float, float]:
     spec = EYES[eye]
     a, b = _xy(points, spec["corners"][0]), _xy(points, spec["corners"][1])
     axis = b - a
-    half = np.linalg.norm(axis) / 2
+    half = float(np.linalg.norm(axis)) / 2
     if half == 0:
         return 0.0, 0.0
     along = axis / (2 * half)

@@ -3,8 +3,9 @@
 MediaPipe 0.10.21, the last release whose wheel carries its models, pins ``numpy<2`` and
 ``protobuf<5``; vidscope's own environment has newer ones.  So this file is run *by path* with
 the people environment's interpreter (``python -I -u worker.py KIND [CONFIG_JSON]``) and
-imports nothing but the standard library, numpy, OpenCV, MediaPipe and ai-edge-litert.  The
-module top level is standard library only, so the host can import the protocol helpers.
+imports nothing but the standard library, numpy, OpenCV, MediaPipe and ai-edge-litert (and
+:mod:`vidscope.analyzers.boxes`, standard library only, loaded from its file).  The module top
+level is standard library only, so the host can import the protocol helpers.
 
 Protocol, on stdin/stdout, every message framed as a 4-byte big-endian length and UTF-8 JSON:
 
@@ -19,12 +20,28 @@ Protocol, on stdin/stdout, every message framed as a 4-byte big-endian length an
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
 import struct
 import sys
 import traceback
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+if __package__:
+    from vidscope.analyzers.boxes import iou
+else:
+    # Run by path, where vidscope cannot be imported: the box geometry comes from its file.
+    _spec = importlib.util.spec_from_file_location(
+        "vidscope_boxes", Path(__file__).resolve().parents[1] / "boxes.py"
+    )
+    assert _spec is not None and _spec.loader is not None
+    _boxes = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_boxes)
+    iou = _boxes.iou
 
 LENGTH = struct.Struct(">I")
 
@@ -35,7 +52,7 @@ def pack(message: dict[str, Any]) -> bytes:
     return LENGTH.pack(len(body)) + body
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytearray | None:
+def _read_exact(stream: io.BufferedReader, n: int) -> bytearray | None:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
@@ -46,7 +63,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytearray | None:
     return buf
 
 
-def _read_message(stream: BinaryIO) -> dict[str, Any] | None:
+def _read_message(stream: io.BufferedReader) -> dict[str, Any] | None:
     head = _read_exact(stream, LENGTH.size)
     if head is None:
         return None
@@ -76,15 +93,6 @@ def _payload_size(header: dict[str, Any]) -> int:
 
 
 # --------------------------------------------------------------------------------- geometry
-
-
-def iou(a: list[float], b: list[float]) -> float:
-    """Intersection over union of two ``[x1, y1, x2, y2]`` boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 Detection = tuple[float, list[float]]
@@ -280,7 +288,12 @@ class Segmentation:
         return result
 
 
-MODELS = {"faces": Faces, "pose": Pose, "segmentation": Segmentation}
+Model = Callable[[Any, dict[str, Any]], dict[str, Any]]
+MODELS: dict[str, Callable[[dict[str, Any]], Model]] = {
+    "faces": Faces,
+    "pose": Pose,
+    "segmentation": Segmentation,
+}
 
 
 def versions() -> dict[str, str | None]:
@@ -306,7 +319,7 @@ def main(argv: list[str]) -> int:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    inp = sys.stdin.buffer
+    inp = cast(io.BufferedReader, sys.stdin.buffer)  # typed BinaryIO, which lacks readinto
 
     def send(message: dict[str, Any]) -> None:
         out.write(pack(message))

@@ -60,10 +60,10 @@ from vidscope.analyzers.base import (
     Resources,
     TrackRecord,
 )
+from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.speech.align import snap_words
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, AudioBuffer, quiet_cut
 from vidscope.analyzers.speech.language import identify, language_parts
-from vidscope.analyzers.speech.shots import ShotIndex
 from vidscope.analyzers.speech.vad import SpeechParams, speech_spans
 from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo

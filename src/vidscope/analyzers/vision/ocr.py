@@ -38,16 +38,14 @@ read in.
 
 from __future__ import annotations
 
-import difflib
 import os
-import unicodedata
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -64,6 +62,8 @@ from vidscope.analyzers.base import (
     Resources,
     TrackRecord,
 )
+from vidscope.analyzers.shot_index import ShotIndex
+from vidscope.analyzers.vision.text_spans import Line, TextSpanTracker, normalise
 from vidscope.errors import ModelError
 from vidscope.media.probe import MediaInfo
 from vidscope.models.resolve import package_dir, sha256_file
@@ -79,8 +79,6 @@ MAX_PENDING = 3600
 """Sampled frames held back waiting for their shot; beyond this they are placed without one."""
 BLOCK = 4
 """Side of the luma blocks compared to detect still frames (pixels)."""
-
-Box = tuple[float, float, float, float]
 
 
 class OcrParams(Params):
@@ -108,51 +106,6 @@ class OcrParams(Params):
     threads: int = Field(1, ge=0, description="onnxruntime threads per model; 0 = one per CPU")
 
 
-class Line(NamedTuple):
-    """One text line read in one frame."""
-
-    text: str
-    key: str
-    """``text`` normalised for comparison."""
-    box: Box
-    """``(x0, y0, x1, y1)`` as fractions of the frame's width and height."""
-    score: float
-
-
-class Shot(NamedTuple):
-    """A record of the ``shots`` track, as far as spans need it."""
-
-    start: float
-    end: float
-    index: int
-
-
-def normalise(text: str) -> str:
-    """Text as compared between frames: NFKC, casefolded, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def similarity(a: str, b: str) -> float:
-    """How alike two normalised readings are (0-1); 0 when their digits differ, because a
-    number that changes (a score, a clock, a frame counter) is new text, not a misreading."""
-    if a == b:
-        return 1.0
-    if [c for c in a if c.isdigit()] != [c for c in b if c.isdigit()]:
-        return 0.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def to_lines(
     boxes: Any,
     texts: Sequence[str],
@@ -176,30 +129,6 @@ def to_lines(
     return lines
 
 
-def pair_up(
-    previous: Sequence[Line], lines: Sequence[Line], min_similarity: float, min_iou: float
-) -> list[tuple[int, int]]:
-    """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line; each line
-    pairs at most once, the most alike pairs first."""
-    candidates = []
-    for i, a in enumerate(previous):
-        for j, b in enumerate(lines):
-            overlap = iou(a.box, b.box)
-            if overlap < min_iou:
-                continue
-            alike = similarity(a.key, b.key)
-            if alike >= min_similarity:
-                candidates.append((alike + overlap, i, j))
-    candidates.sort(key=lambda c: -c[0])
-    pairs, used_i, used_j = [], set(), set()
-    for _, i, j in candidates:
-        if i not in used_i and j not in used_j:
-            pairs.append((i, j))
-            used_i.add(i)
-            used_j.add(j)
-    return pairs
-
-
 def block_luma(image: np.ndarray) -> np.ndarray:
     """Mean luma of the BGR image's ``BLOCK`` x ``BLOCK`` blocks (edge remainders dropped)."""
     h, w = image.shape[:2]
@@ -219,133 +148,10 @@ def is_still(blocks: np.ndarray, previous: np.ndarray | None, level: float) -> b
 
 
 @dataclass
-class _Span:
-    start: float
-    shot: int | None
-    last: Line
-    votes: dict[str, float] = field(default_factory=dict)
-    box_sum: np.ndarray = field(default_factory=lambda: np.zeros(4))
-    score_sum: float = 0.0
-    score_max: float = 0.0
-    frames: int = 0
-
-    def add(self, line: Line) -> None:
-        self.last = line
-        self.votes[line.text] = self.votes.get(line.text, 0.0) + line.score
-        self.box_sum += line.box
-        self.score_sum += line.score
-        self.score_max = max(self.score_max, line.score)
-        self.frames += 1
-
-    def record(self, end: float) -> Record:
-        box = self.box_sum / self.frames
-        return {
-            # Microseconds, as the shot track: a span cut at a shot boundary ends exactly there.
-            "start": round(self.start, 6),
-            "end": round(end, 6),
-            "text": max(self.votes.items(), key=lambda kv: kv[1])[0],
-            "box": [round(float(v), 4) for v in box],
-            "score": round(self.score_sum / self.frames, 4),
-            "score_max": round(self.score_max, 4),
-            "frames": self.frames,
-            "shot": self.shot,
-        }
-
-
-def _order(record: Record) -> tuple:
-    return record["start"], record["box"][1], record["box"][0]
-
-
-class SpanTracker:
-    """Per-frame lines in, closed spans out, split at shot boundaries (no model involved)."""
-
-    def __init__(self, min_similarity: float, min_iou: float) -> None:
-        self.min_similarity = min_similarity
-        self.min_iou = min_iou
-        self.open: list[_Span] = []
-        self.shot: Shot | None = None
-        self.time = float("-inf")
-        """Time of the last frame observed."""
-
-    def _pairs(self, spans: Sequence[_Span], lines: Sequence[Line]) -> list[tuple[int, int]]:
-        return pair_up([s.last for s in spans], lines, self.min_similarity, self.min_iou)
-
-    def observe(self, time: float, shot: Shot | None, lines: Sequence[Line]) -> list[Record]:
-        """Feed the lines of the frame at ``time`` (in ``shot``); the spans it closes."""
-        out: list[Record] = []
-        carried: list[_Span] = []
-        cut = time
-        index = shot.index if shot else None
-        if self.open and index != (self.shot.index if self.shot else None):
-            # Clamped for frames placed without their shot (see MAX_PENDING).
-            cut = min(max(_boundary(self.shot, shot, time), self.time), time)
-            carried, self.open = self.open, []
-            out += [s.record(cut) for s in carried]
-        self.shot, self.time = shot, time
-
-        pairs = self._pairs(self.open, lines)
-        for i, j in pairs:
-            self.open[i].add(lines[j])
-        kept_spans = {i for i, _ in pairs}
-        out += [s.record(time) for i, s in enumerate(self.open) if i not in kept_spans]
-        still_open = [s for i, s in enumerate(self.open) if i in kept_spans]
-
-        paired = {j for _, j in pairs}
-        new = [line for j, line in enumerate(lines) if j not in paired]
-        # A line that was on screen just before the cut has been there since the cut.
-        continued = {j for _, j in self._pairs(carried, new)}
-        for j, line in enumerate(new):
-            span = _Span(cut if j in continued else time, index, line)
-            span.add(line)
-            still_open.append(span)
-        self.open = still_open
-        return sorted(out, key=_order)
-
-    def close(self, end: float) -> list[Record]:
-        """Close every open span at ``end`` (or at the end of its shot, if earlier)."""
-        if self.shot is not None:
-            end = min(end, self.shot.end)
-        out = sorted((s.record(end) for s in self.open), key=_order)
-        self.open = []
-        return out
-
-
-def _boundary(old: Shot | None, new: Shot | None, time: float) -> float:
-    """When the picture moved from shot ``old`` to shot ``new`` (either may be unknown)."""
-    if new is not None:
-        return new.start
-    if old is not None:
-        return old.end
-    return time
-
-
-class ShotList:
-    """Shots received so far, in time order, pruned as the frames move on."""
-
-    def __init__(self) -> None:
-        self.shots: deque[Shot] = deque()
-        self.until = float("-inf")
-        """Time up to which the shot list is final."""
-
-    def add(self, record: Record) -> None:
-        shot = Shot(float(record["start"]), float(record["end"]), int(record["index"]))
-        self.shots.append(shot)
-        self.until = max(self.until, shot.end)
-
-    def at(self, time: float) -> Shot | None:
-        """The shot showing at ``time``; forgets the shots before it."""
-        while self.shots and self.shots[0].end <= time:
-            self.shots.popleft()
-        if self.shots and self.shots[0].start <= time:
-            return self.shots[0]
-        return None
-
-
-@dataclass
 class _State:
     media: MediaInfo
-    tracker: SpanTracker
-    shots: ShotList = field(default_factory=ShotList)
+    tracker: TextSpanTracker
+    shots: ShotIndex = field(default_factory=ShotIndex)
     pending: deque[tuple[float, list[Line]]] = field(default_factory=deque)
     blocks: np.ndarray | None = None
     lines: list[Line] = field(default_factory=list)
@@ -474,7 +280,7 @@ class OcrAnalyzer(Analyzer[OcrParams]):
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
         p = self.params
-        state = _State(media, SpanTracker(p.similarity, p.min_iou))
+        state = _State(media, TextSpanTracker(p.similarity, p.min_iou))
         if "shots" not in inputs:
             state.shots.until = float("inf")
         return state
@@ -486,7 +292,8 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             if time >= state.shots.until and not final and len(state.pending) <= MAX_PENDING:
                 break
             state.pending.popleft()
-            out += state.tracker.observe(time, state.shots.at(time), lines)
+            state.shots.prune(time)
+            out += state.tracker.observe(time, state.shots.find(time), lines)
         return out
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:

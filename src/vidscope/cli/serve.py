@@ -1,6 +1,7 @@
 """``vidscope serve``, ``vidscope metrics`` and ``vidscope keys add|list|revoke``.
 
-No postponed annotations, as in :mod:`vidscope.cli` (typer resolves them on every command).
+No postponed annotations: typer reads every command's signature on every invocation (see
+:mod:`vidscope.cli`).  Importing this module is cheap: ``serve`` itself imports FastAPI.
 """
 
 import ipaddress
@@ -11,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from vidscope.cli.overrides import overrides
 from vidscope.errors import UsageError
 
 DataDirOpt = Annotated[
@@ -93,7 +95,6 @@ def serve(
         raise UsageError(
             f"the server needs its extra ({exc.name} is missing): pip install 'vidscope[server]'"
         ) from None
-    from vidscope.cli import _overrides
     from vidscope.server.auth import KEYS_ENV, Authenticator, KeyFile
     from vidscope.server.config import ServerConfig
 
@@ -107,7 +108,7 @@ def serve(
         max_attempts=max_attempts,
         allow_private_urls=True if "*" in allowed else allowed,
         config_file=config,
-        overrides=_overrides(
+        overrides=overrides(
             set_,
             executor=executor or ("ray" if ray_address else None),
             **{"vlm.model": vlm_model, "vlm.endpoint": vlm_endpoint, "ray.address": ray_address},
@@ -192,10 +193,3 @@ def metrics(data_dir: DataDirOpt = None) -> None:
         typer.echo(metrics_text(store.counts(), store.busy_seconds()), nl=False)
     finally:
         store.close()
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``serve``, ``metrics`` and ``keys`` to the ``vidscope`` command line."""
-    app.command()(serve)
-    app.command()(metrics)
-    app.add_typer(keys_app, name="keys")

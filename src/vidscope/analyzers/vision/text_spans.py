@@ -1,0 +1,172 @@
+"""Spans of on-screen text: lines read in consecutive sampled frames joined into one record
+each, split at shot boundaries (the rules are in :mod:`vidscope.analyzers.vision.ocr`).
+
+No model is involved: lines come in, already read, with their normalised text and box.
+"""
+
+from __future__ import annotations
+
+import difflib
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from vidscope.analyzers.base import Record
+from vidscope.analyzers.boxes import iou
+from vidscope.analyzers.shot_index import Shot
+
+Box = tuple[float, float, float, float]
+
+
+class Line(NamedTuple):
+    """One text line read in one frame."""
+
+    text: str
+    key: str
+    """``text`` normalised for comparison."""
+    box: Box
+    """``(x0, y0, x1, y1)`` as fractions of the frame's width and height."""
+    score: float
+
+
+def normalise(text: str) -> str:
+    """Text as compared between frames: NFKC, casefolded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two normalised readings are (0-1); 0 when their digits differ, because a
+    number that changes (a score, a clock, a frame counter) is new text, not a misreading."""
+    if a == b:
+        return 1.0
+    if [c for c in a if c.isdigit()] != [c for c in b if c.isdigit()]:
+        return 0.0
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def pair_up(
+    previous: Sequence[Line], lines: Sequence[Line], min_similarity: float, min_iou: float
+) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line; each line
+    pairs at most once, the most alike pairs first."""
+    candidates = []
+    for i, a in enumerate(previous):
+        for j, b in enumerate(lines):
+            overlap = iou(a.box, b.box)
+            if overlap < min_iou:
+                continue
+            alike = similarity(a.key, b.key)
+            if alike >= min_similarity:
+                candidates.append((alike + overlap, i, j))
+    candidates.sort(key=lambda c: -c[0])
+    pairs, used_i, used_j = [], set(), set()
+    for _, i, j in candidates:
+        if i not in used_i and j not in used_j:
+            pairs.append((i, j))
+            used_i.add(i)
+            used_j.add(j)
+    return pairs
+
+
+@dataclass
+class _Span:
+    start: float
+    shot: int | None
+    last: Line
+    votes: dict[str, float] = field(default_factory=dict)
+    box_sum: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    score_sum: float = 0.0
+    score_max: float = 0.0
+    frames: int = 0
+
+    def add(self, line: Line) -> None:
+        self.last = line
+        self.votes[line.text] = self.votes.get(line.text, 0.0) + line.score
+        self.box_sum += line.box
+        self.score_sum += line.score
+        self.score_max = max(self.score_max, line.score)
+        self.frames += 1
+
+    def record(self, end: float) -> Record:
+        box = self.box_sum / self.frames
+        return {
+            # Microseconds, as the shot track: a span cut at a shot boundary ends exactly there.
+            "start": round(self.start, 6),
+            "end": round(end, 6),
+            "text": max(self.votes.items(), key=lambda kv: kv[1])[0],
+            "box": [round(float(v), 4) for v in box],
+            "score": round(self.score_sum / self.frames, 4),
+            "score_max": round(self.score_max, 4),
+            "frames": self.frames,
+            "shot": self.shot,
+        }
+
+
+def _order(record: Record) -> tuple:
+    return record["start"], record["box"][1], record["box"][0]
+
+
+class TextSpanTracker:
+    """Per-frame lines in, closed spans out, split at shot boundaries (no model involved)."""
+
+    def __init__(self, min_similarity: float, min_iou: float) -> None:
+        self.min_similarity = min_similarity
+        self.min_iou = min_iou
+        self.open: list[_Span] = []
+        self.shot: Shot | None = None
+        self.time = float("-inf")
+        """Time of the last frame observed."""
+
+    def _pairs(self, spans: Sequence[_Span], lines: Sequence[Line]) -> list[tuple[int, int]]:
+        return pair_up([s.last for s in spans], lines, self.min_similarity, self.min_iou)
+
+    def observe(self, time: float, shot: Shot | None, lines: Sequence[Line]) -> list[Record]:
+        """Feed the lines of the frame at ``time`` (in ``shot``); the spans it closes."""
+        out: list[Record] = []
+        carried: list[_Span] = []
+        cut = time
+        index = shot.index if shot else None
+        if self.open and index != (self.shot.index if self.shot else None):
+            # Clamped for frames placed without their shot (see MAX_PENDING).
+            cut = min(max(_boundary(self.shot, shot, time), self.time), time)
+            carried, self.open = self.open, []
+            out += [s.record(cut) for s in carried]
+        self.shot, self.time = shot, time
+
+        pairs = self._pairs(self.open, lines)
+        for i, j in pairs:
+            self.open[i].add(lines[j])
+        kept_spans = {i for i, _ in pairs}
+        out += [s.record(time) for i, s in enumerate(self.open) if i not in kept_spans]
+        still_open = [s for i, s in enumerate(self.open) if i in kept_spans]
+
+        paired = {j for _, j in pairs}
+        new = [line for j, line in enumerate(lines) if j not in paired]
+        # A line that was on screen just before the cut has been there since the cut.
+        continued = {j for _, j in self._pairs(carried, new)}
+        for j, line in enumerate(new):
+            span = _Span(cut if j in continued else time, index, line)
+            span.add(line)
+            still_open.append(span)
+        self.open = still_open
+        return sorted(out, key=_order)
+
+    def close(self, end: float) -> list[Record]:
+        """Close every open span at ``end`` (or at the end of its shot, if earlier)."""
+        if self.shot is not None:
+            end = min(end, self.shot.end)
+        out = sorted((s.record(end) for s in self.open), key=_order)
+        self.open = []
+        return out
+
+
+def _boundary(old: Shot | None, new: Shot | None, time: float) -> float:
+    """When the picture moved from shot ``old`` to shot ``new`` (either may be unknown)."""
+    if new is not None:
+        return new.start
+    if old is not None:
+        return old.end
+    return time

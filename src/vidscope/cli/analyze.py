@@ -1,0 +1,120 @@
+"""``vidscope analyze``: inputs in, one result bundle each.
+
+No postponed annotations: typer reads every command's signature on every invocation (see
+:mod:`vidscope.cli`).
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vidscope.cli.console import err, fail
+from vidscope.cli.inputs import bundle_jobs, expand
+from vidscope.cli.overrides import ConfigOpt, SetOpt, overrides
+from vidscope.errors import VidscopeError
+
+
+def analyze(
+    inputs: Annotated[list[str], typer.Argument(help="files, directories or http(s) URLs")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="bundle directory")] = Path("out"),
+    analyzers: Annotated[
+        str | None, typer.Option("--analyzers", "-a", help="comma-separated analyzer names")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N")] = None,
+    audio_channel: Annotated[str | None, typer.Option(help="mix, left or right")] = None,
+    asr_model: Annotated[
+        str | None,
+        typer.Option(help="Whisper model for transcripts: tiny.en, base, large-v3 or a folder"),
+    ] = None,
+    vlm_model: Annotated[
+        str | None,
+        typer.Option(
+            help="vision-language model for captions: a local Hugging Face folder, a hub id, "
+            "or the model name on --vlm-endpoint"
+        ),
+    ] = None,
+    vlm_endpoint: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server for captions, e.g. http://localhost:8000/v1"),
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local (this process) or ray (actors on a Ray cluster)")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join: auto, HOST:PORT or ray://HOST:10001"),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="recompute tracks a previous run finished")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="if another run is writing the bundle, wait for it to end")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    json_events: Annotated[
+        bool, typer.Option("--json", help="progress as JSON lines on stdout")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Analyze videos, audio files or URLs into result bundles.
+
+    One input: OUTPUT is its bundle.  Several inputs, a directory or a CSV manifest (an
+    `input` column, optional `name`): each input gets OUTPUT/<name>/.  Models are loaded once
+    for all inputs.  A re-run reuses the tracks that already finished.
+    """
+    from vidscope.analyzers.settings import load_settings
+    from vidscope.cli.run_summary import print_report, status_line
+    from vidscope.engine.factory import make_executor
+    from vidscope.engine.progress import make_sink
+    from vidscope.timeline.bundle import Status
+
+    try:
+        names = [a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None
+        changes = overrides(
+            set_,
+            analyzers=names,
+            device=device,
+            audio_channel=audio_channel,
+            executor=executor or ("ray" if ray_address else None),
+            wait_for_bundle=wait or None,
+            **{
+                "analyzer.transcript.asr_model": asr_model,
+                "vlm.model": vlm_model,
+                "vlm.endpoint": vlm_endpoint,
+                "ray.address": ray_address,
+            },
+        )
+        effective = load_settings(config, changes)
+        kind = "json" if json_events else effective.settings.progress
+        sink = make_sink(kind, quiet=quiet)
+        items, many = expand(inputs)
+        jobs = bundle_jobs(items, output, many)
+        runner = make_executor(effective.settings, sink)
+    except VidscopeError as exc:
+        raise fail(exc) from None
+    failures: list[VidscopeError] = []
+    with runner:
+        try:
+            for n, outcome in enumerate(runner.analyze_many(jobs, force=force), 1):
+                if outcome.error is not None:
+                    failures.append(outcome.error)
+                    err.print(f"[red]error:[/] {outcome.error}", highlight=False, soft_wrap=True)
+                    continue
+                assert outcome.result is not None
+                loud = not quiet and not json_events
+                if loud:
+                    print_report(err, outcome.result.report)
+                # Gaps are a warning, said even by a quiet run.
+                if loud or outcome.result.status == Status.COMPLETE_WITH_GAPS:
+                    where = f"{outcome.output}" + (f" ({n}/{len(jobs)})" if many else "")
+                    err.print(status_line(outcome.result, where), highlight=False, soft_wrap=True)
+        except KeyboardInterrupt:
+            err.print("interrupted: run the same command again to resume")
+            raise typer.Exit(130) from None
+        actors = getattr(runner, "last_report", {}).get("actors")
+        if actors and not quiet and not json_events:
+            from vidscope.engine.ray.actors_table import actors_table
+
+            err.print(actors_table(actors))
+    if failures:
+        raise typer.Exit(max(f.exit_code for f in failures))

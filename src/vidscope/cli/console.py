@@ -1,0 +1,45 @@
+"""Where the commands write: rich consoles on stdout and stderr, built on first use, and the one
+way a command reports a user error."""
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from vidscope.errors import VidscopeError
+
+if TYPE_CHECKING:
+    import rich.table
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich Console built on first use: importing rich is a tenth of a quiet run's start-up,
+    and a quiet run that succeeds prints nothing."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+def Table(*args: Any, **kwargs: Any) -> "rich.table.Table":
+    """rich's Table, imported when a command first draws one (see :class:`_LazyConsole`)."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
+
+
+out = _LazyConsole()
+err = _LazyConsole(stderr=True)
+
+
+def fail(exc: VidscopeError) -> typer.Exit:
+    """Print ``exc`` as one line on stderr; the exit to raise, with its documented code."""
+    err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
