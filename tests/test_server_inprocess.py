@@ -17,8 +17,11 @@ import pytest
 import uvicorn
 
 from vidscope.config import Settings
-from vidscope.engine.engine import Engine
+from vidscope.engine import run
+from vidscope.engine.local import Engine
+from vidscope.engine.plan import Plan, make_plan
 from vidscope.engine.progress import ProgressSink
+from vidscope.server import job_settings
 from vidscope.server.app import create_app
 from vidscope.server.auth import KeyFile
 from vidscope.server.config import ServerConfig
@@ -30,7 +33,8 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 class Script:
     """What the engine does with the next jobs, in order: ``ok`` (the default), ``crash``,
-    ``hold`` (wait until released or stopped), ``ok-then-hold`` (analyze, then wait)."""
+    ``hold`` (wait until released or stopped), ``ok-then-hold`` (analyze, then wait),
+    ``silent`` (analyze without a single progress event: an executor owes none)."""
 
     def __init__(self) -> None:
         self.actions: queue.Queue[str] = queue.Queue()
@@ -50,9 +54,15 @@ class Script:
 
 
 class ScriptedEngine:
-    def __init__(self, script: Script, settings: Settings, sink: ProgressSink) -> None:
+    def __init__(self, script: Script, settings: Settings, plan: Plan, sink: ProgressSink) -> None:
         self.script = script
-        self.real = Engine(settings, sink=sink)
+        self.sink = sink
+        self.silent = False
+        self.real = Engine(settings, sink=self.relay, plan=plan)
+
+    def relay(self, event: str, **data: Any) -> None:
+        if not self.silent:
+            self.sink(event, **data)
 
     def analyze(
         self, source: str | Path, output: str | Path, *, force: bool = False,
@@ -66,6 +76,7 @@ class ScriptedEngine:
             self.script.hold(stop)
             if stop.is_set():
                 return None
+        self.silent = action == "silent"
         result = self.real.analyze(source, output, force=force, stop=stop)
         if action == "ok-then-hold":
             self.script.hold(stop)
@@ -127,7 +138,7 @@ def start(data: Path, script: Script, **config: Any) -> ThreadServer:
     cfg = ServerConfig(data_dir=data, overrides={"analyzers": ["shots", "visual_stats"]}, **config)
     app = create_app(
         cfg,
-        engine_factory=lambda s, sink: ScriptedEngine(script, s, sink),
+        engine_factory=lambda s, plan, sink: ScriptedEngine(script, s, plan, sink),
         shot_backend=StubVlm(),
     )
     return ThreadServer(app)
@@ -199,6 +210,35 @@ def test_a_worker_crash_fails_that_job_and_the_server_goes_on(
     assert client.get("/health").status_code == 200
     after = wait_for(client, submit(client, clip))
     assert after["status"] == "succeeded"
+
+
+def test_a_job_runs_on_its_submission_plan_and_reports_from_its_result(
+    env: Env, client: httpx.Client, script: Script, clip: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings no job had before are planned once, at submission (the worker's engine takes
+    that plan), and the job's busy time comes from the result of its run, so an executor that
+    says nothing while it runs still accounts for it."""
+    plans: list[Plan] = []
+
+    def counting(settings: Settings) -> Plan:
+        plans.append(make_plan(settings))
+        return plans[-1]
+
+    for module in (job_settings, run):
+        monkeypatch.setattr(module, "make_plan", counting)
+    store = JobStore(ServerConfig(data_dir=env.data).db_path)
+    before = store.busy_seconds().get("shots", 0.0)
+    script.actions.put("silent")
+    options = '{"analyzer": {"shots": {"threshold": 29.5}}}'  # settings of no earlier job
+    response = client.post(
+        "/v1/jobs",
+        files={"file": ("counter.mp4", clip, "video/mp4")},
+        data={"options": options},
+    )
+    assert response.status_code == 202, response.text
+    assert wait_for(client, response.json()["id"])["status"] == "succeeded"
+    assert len(plans) == 1
+    assert store.busy_seconds()["shots"] > before
 
 
 def test_too_many_queued_jobs_per_key(client: httpx.Client, script: Script, clip: bytes) -> None:

@@ -15,26 +15,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from vidscope.config import DownloadSettings, Settings
-from vidscope.engine.executor import Analyzes, make_executor
+from vidscope.engine.executor import Analyzes
+from vidscope.engine.factory import make_executor
+from vidscope.engine.plan import Plan
 from vidscope.engine.progress import ProgressSink
-from vidscope.errors import VidscopeError
+from vidscope.errors import AnalysisFailed, InputError, VidscopeError
 from vidscope.server.config import ServerConfig
+from vidscope.server.job_settings import SettingsCache, key_of
 from vidscope.server.progress import ProgressBoard
 from vidscope.server.store import Job, JobStore, Status
 from vidscope.server.urls import UrlPolicy, fetch_media
+from vidscope.timeline.result import Result
 
 log = logging.getLogger("vidscope.server")
 
 
-EngineFactory = Callable[[Settings, ProgressSink], Analyzes]
+EngineFactory = Callable[[Settings, Plan, ProgressSink], Analyzes]
 
 
-def make_engine(settings: Settings, sink: ProgressSink) -> Analyzes:
-    """The executor the job's settings name: this process, or a Ray cluster."""
-    return make_executor(settings, sink)
+def make_engine(settings: Settings, plan: Plan, sink: ProgressSink) -> Analyzes:
+    """The executor the job's settings name (this process, or a Ray cluster), on the plan
+    made when the job was submitted."""
+    return make_executor(settings, sink, plan=plan)
 
 
 class WorkerPool:
@@ -57,6 +60,8 @@ class WorkerPool:
         self.board = board
         self.policy = UrlPolicy(config.allow_private_urls)
         self.engine_factory = engine_factory
+        self.job_settings = SettingsCache()
+        """Resolved at submission, taken by the worker that runs the job."""
         self.engines_per_worker = engines_per_worker
         self.stopping = False
         self._wake = threading.Condition()
@@ -155,12 +160,14 @@ class _Worker:
             for engine in self.engines.values():
                 engine.close()
 
-    def engine(self, key: str, settings: dict[str, Any]) -> Analyzes:
+    def engine(self, job: Job) -> Analyzes:
+        key = key_of(job.settings)
         if key in self.engines:
             self.engines.move_to_end(key)
         else:
+            resolved = self.pool.job_settings.get(job.settings)
             self.engines[key] = self.pool.engine_factory(
-                Settings.model_validate(settings), self.sink
+                resolved.settings, resolved.plan, self.sink
             )
             while len(self.engines) > self.pool.engines_per_worker:
                 self.engines.popitem(last=False)[1].close()
@@ -191,20 +198,22 @@ class _Worker:
         self.board.start(job.id, "starting")
         status: Status = "failed"
         error: str | None = None
-        key = orjson.dumps(job.settings, option=orjson.OPT_SORT_KEYS).decode()
+        report: dict[str, Any] = {}
+        bundle = self.config.data_dir / job.result_dir
         try:
             source = self.input(job, stop)
             self.board.set_phase(job.id, "analyzing")
-            self.engine(key, job.settings).analyze(
-                source, self.config.data_dir / job.result_dir, stop=stop
-            )
+            result = self.engine(job).analyze(source, bundle, stop=stop)
+            report = result.report if result is not None else {}
             status = "succeeded"
         except VidscopeError as exc:
             error = self.config.relative(str(exc))
+            if isinstance(exc, AnalysisFailed):
+                report = _bundle_report(bundle)
         except Exception as exc:
             log.exception("job %s: worker error", job.id)
             error = self.config.relative(f"internal error: {type(exc).__name__}: {exc}")
-            broken = self.engines.pop(key, None)
+            broken = self.engines.pop(key_of(job.settings), None)
             if broken is not None:
                 broken.close()
         user_cancelled = self.pool._unregister(job.id)
@@ -215,10 +224,18 @@ class _Worker:
             return
         if stop.is_set():
             status, error = "cancelled", None
-        report = state.pop("report", None) or {}
         busy = {name: s["busy_s"] for name, s in report.get("stages", {}).items()}
         self.store.finish(job.id, status, error=error, progress=state, busy=busy)
         if self.store.is_deleted(job.id):
             shutil.rmtree(self.config.jobs_dir / job.id, ignore_errors=True)
             self.store.remove(job.id)
         log.info("job %s: %s%s", job.id, status, f" ({error})" if error else "")
+
+
+def _bundle_report(bundle: Path) -> dict[str, Any]:
+    """The run report of a bundle whose run ended with failed tracks: the engine wrote it into
+    the manifest before raising."""
+    try:
+        return Result(bundle).report
+    except InputError:
+        return {}

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from vidscope.analyzers import registry
 from vidscope.analyzers.settings import load_settings
-from vidscope.engine.plan import make_plan
 from vidscope.errors import UsageError
 from vidscope.server.deps import Services
+from vidscope.server.job_settings import JobSettings
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")]
 _NAMES = TypeAdapter(list[Name])
@@ -71,10 +71,12 @@ def resolve_settings(
         overrides.update({f"analyzer.{name}.{key}": value for key, value in params.items()})
     try:
         settings = load_settings(services.config.config_file, overrides).settings
-        make_plan(settings)  # unknown or unavailable analyzers fail now, not in the worker
+        # Unknown or unavailable analyzers fail now, not in the worker, which takes this
+        # plan as it is.
+        resolved = services.pool.job_settings.add(JobSettings.resolve(settings))
     except UsageError as exc:
         raise HTTPException(422, str(exc)) from None
-    return settings.model_dump(mode="json")
+    return resolved.stored
 
 
 def parse_form_options(fields: dict[str, str]) -> tuple[list[str] | None, JobOptions]:

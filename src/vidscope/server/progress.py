@@ -12,7 +12,8 @@ from typing import Any
 
 
 class ProgressBoard:
-    """Per-job phase, per-analyzer media seconds done / total, and the run report."""
+    """Per-job phase and per-analyzer media seconds done / total.  The run report is not
+    progress: the worker takes it from the result of the run."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, dict[str, Any]] = {}
@@ -54,8 +55,6 @@ class ProgressBoard:
                 entry = analyzers[data["analyzer"]]
                 entry["status"] = data["status"]
                 entry["done"] = entry.get("total", entry.get("done", 0.0))
-            elif event == "input_done":
-                job["report"] = data.get("report")
 
     def snapshot(self, job_id: str) -> dict[str, Any] | None:
         """A copy of the job's progress, or None when it is not running here."""
