@@ -14,7 +14,7 @@ from vidscope._version import __version__
 
 if TYPE_CHECKING:
     from vidscope.api import analyze
-    from vidscope.engine.engine import Engine
+    from vidscope.engine.local import Engine
     from vidscope.timeline.result import Result
 
 __all__ = ["Engine", "Result", "__version__", "analyze"]
@@ -23,7 +23,7 @@ __all__ = ["Engine", "Result", "__version__", "analyze"]
 # command line must not pay for the engine, NumPy and PyAV to print its help or read a bundle.
 _LAZY = {
     "analyze": "vidscope.api",
-    "Engine": "vidscope.engine.engine",
+    "Engine": "vidscope.engine.local",
     "Result": "vidscope.timeline.result",
 }
 

@@ -1,1 +1,2 @@
-"""Planning and running analyzers: dependency graph, workers, executor, run report."""
+"""Planning and running analyzers: the plan, the one-input run and its scheduler, the workers
+that host analyzers, the executors (local, Ray) and the run report."""

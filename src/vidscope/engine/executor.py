@@ -1,9 +1,10 @@
 """One interface for running inputs, whatever runs them.
 
-The local executor (:class:`vidscope.engine.engine.Engine`) runs inputs one after another in
+The local executor (:class:`vidscope.engine.local.Engine`) runs inputs one after another in
 this process; the Ray executor (:class:`vidscope.engine.ray.executor.RayExecutor`) runs many
 at once on a Ray cluster, with each model in long-lived actors.  The CLI and the HTTP server
-only use what :class:`Executor` promises, so either can stand behind them.
+only use what :class:`Executor` promises, so either can stand behind them
+(:func:`vidscope.engine.factory.make_executor` picks one).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from vidscope.config import Settings
-    from vidscope.engine.progress import ProgressSink
     from vidscope.errors import VidscopeError
     from vidscope.timeline.result import Result
 
@@ -64,14 +63,3 @@ class Executor(Analyzes, Protocol):
     def __enter__(self) -> Any: ...
 
     def __exit__(self, *exc: object) -> None: ...
-
-
-def make_executor(settings: Settings, sink: ProgressSink) -> Executor:
-    """The executor ``settings.executor`` names."""
-    if settings.executor == "ray":
-        from vidscope.engine.ray.executor import RayExecutor
-
-        return RayExecutor(settings, sink=sink)
-    from vidscope.engine.engine import Engine
-
-    return Engine(settings, sink=sink)

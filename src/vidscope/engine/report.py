@@ -152,7 +152,7 @@ def build_report(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report stored in the manifest and printed at the end of a run."""
-    analyzers = {}
+    analyzers: dict[str, dict[str, Any]] = {}
     for name, s in stages.items():
         analyzers[name] = {
             "busy_s": round(s.busy, 3),

@@ -1,10 +1,10 @@
 """Long-lived homes for analyzers: the model is set up once and serves every input.
 
-A :class:`ThreadWorker` calls the analyzer in the graph's thread (right for work that
+A :class:`ThreadWorker` calls the analyzer in the scheduler's thread (right for work that
 releases the GIL).  A :class:`ProcessWorker` keeps the analyzer in a child process that lives
 as long as the engine, for pure-Python work that would otherwise hold the GIL, or for a
 library that must be isolated from the main interpreter.  The Ray executor adds a third kind,
-a proxy to a model actor shared by every video of a run (``vidscope.engine.ray.task``).
+a proxy to a model actor shared by every video of a run (``vidscope.engine.ray.worker``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer, Item, Record
 from vidscope.media.probe import MediaInfo
 
@@ -76,12 +75,11 @@ class ThreadWorker:
             self._ready = False
 
 
-def _child(name: str, params: dict[str, Any], device: str, conn: Any) -> None:
+def _child(cls: type[Analyzer], params: dict[str, Any], device: str, conn: Any) -> None:
     """Child-process loop: build the analyzer once, then answer commands until 'close'."""
     # Ctrl-C reaches the whole process group.  The parent stops the run and closes this
     # worker; dying here mid-command would only add a traceback and fail the track.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    cls = registry.get(name)
     analyzer = cls(cls.Params.model_validate(params), device=device)
     worker = ThreadWorker(analyzer)
     while True:
@@ -115,7 +113,9 @@ class ProcessWorker:
         self._conn, child_conn = ctx.Pipe()
         self._proc = ctx.Process(
             target=_child,
-            args=(analyzer.name, analyzer.params.model_dump(), analyzer.device, child_conn),
+            # The class travels by reference (its module and name): the child imports the
+            # very class the parent holds, registered or not.
+            args=(type(analyzer), analyzer.params.model_dump(), analyzer.device, child_conn),
             name=f"vidscope-{analyzer.name}",
             daemon=True,
         )

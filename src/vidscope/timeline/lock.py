@@ -2,7 +2,7 @@
 
 Two runs writing one bundle interleave their track files and manifests (one run's manifest
 over the other's records).  Every writer (the command line, the Python API, server jobs, Ray
-tasks) goes through :meth:`vidscope.engine.engine.Engine.analyze`, which takes this lock
+tasks) goes through :meth:`vidscope.engine.run.InputRunner.run`, which takes this lock
 before it reads an earlier manifest for tracks to reuse and holds it until the manifest says
 how the run ended.  The kernel drops a ``flock`` when its holder exits, however it exits, so a
 killed run leaves no stale lock.  The file itself stays: deleting it would let a waiting run

@@ -3,7 +3,7 @@
 ```
 driver (RayExecutor)                     cluster
   probe nothing, submit videos  ──>  video task (1 CPU): decode + model-free analyzers,
-  (at most max_videos in flight)        the same StreamGraph as the local executor
+  (at most max_videos in flight)        the same Scheduler as the local executor
                                           │ batches by reference, one in flight per
                                           ▼ analyzer and video (backpressure)
                                      model actors: one pool per model-backed analyzer,

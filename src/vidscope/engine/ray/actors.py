@@ -19,8 +19,7 @@ from typing import Any
 
 import ray
 
-from vidscope.analyzers import registry
-from vidscope.analyzers.base import Item, Record
+from vidscope.analyzers.base import Analyzer, Item, Record
 from vidscope.media.probe import MediaInfo
 
 
@@ -31,8 +30,9 @@ class LostState(RuntimeError):
 class AnalyzerActor:
     """An analyzer resident in a Ray actor (see the module docstring)."""
 
-    def __init__(self, name: str, params: dict[str, Any], device: str, concurrent: bool) -> None:
-        cls = registry.get(name)
+    def __init__(
+        self, cls: type[Analyzer], params: dict[str, Any], device: str, concurrent: bool
+    ) -> None:
         self.analyzer = cls(cls.Params.model_validate(params), device=device)
         self.states: dict[str, Any] = {}
         self.lock = threading.Lock()
