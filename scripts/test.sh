@@ -14,4 +14,5 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 scripts/setup.sh all,test
 .venv/bin/ruff check src tests bench
+.venv/bin/mypy src
 exec .venv/bin/python -m pytest "$@"

@@ -6,7 +6,7 @@ No postponed annotations: typer reads every command's signature on every invocat
 """
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,7 +32,7 @@ def list_analyzers(
         settings = load_settings(config, overrides(set_)).settings
     except VidscopeError as exc:
         raise fail(exc) from None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.names():
         avail = registry.availability(name, params_for(settings, name))
         cls = registry.get(name) if avail.ok or registry.params_model(name) else None

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, cast
 
 import av
 import numpy as np
@@ -23,7 +23,7 @@ from av.video.reformatter import VideoReformatter
 from vidscope.errors import InputError
 from vidscope.media.frames import AudioChunk, Frame, FrameSpec, seconds
 from vidscope.media.probe import MediaInfo
-from vidscope.media.timestamps import TimestampGuesser
+from vidscope.media.timestamps import TimestampGuesser, time_base
 
 SAMPLE_RATE = 16000
 AudioChannel = Literal["mix", "left", "right"]
@@ -89,7 +89,7 @@ def _i420(frame: av.VideoFrame) -> np.ndarray | None:
     offset = 0
     sizes = ((w, h), (w // 2, h // 2), (w // 2, h // 2))
     for plane, (pw, ph) in zip(frame.planes, sizes, strict=True):
-        rows = np.frombuffer(plane, np.uint8)[: ph * plane.line_size]
+        rows = np.frombuffer(memoryview(plane), np.uint8)[: ph * plane.line_size]
         if plane.line_size < pw or rows.size < ph * plane.line_size:
             return None
         flat[offset : offset + pw * ph].reshape(ph, pw)[...] = rows.reshape(ph, -1)[:, :pw]
@@ -257,7 +257,7 @@ class Decoder:
         except av.error.FFmpegError as exc:
             raise InputError(f"{media.path}: cannot open ({exc})") from None
         with container:
-            streams = []
+            streams: list[av.stream.Stream] = []
             vstream = container.streams.video[0] if self.specs else None
             astream = container.streams.audio[0] if self.want_audio else None
             if vstream is not None:
@@ -273,7 +273,7 @@ class Decoder:
             vguess = TimestampGuesser()
             index = 0
             if vstream is not None:
-                vtb = vstream.time_base
+                vtb = time_base(vstream)
                 fps = media.video.fps if media.video and media.video.fps else 25.0
                 # A frame without a duration is shown for the nominal frame period, in whole
                 # ticks: every time a frame gets lies on its stream's own clock.
@@ -281,7 +281,7 @@ class Decoder:
                 # A frame without any timestamp follows the previous one, as FFmpeg guesses.
                 next_pts = round(Fraction(self._origin) / vtb)
             audio = (
-                _AudioAssembler(self.audio_channel, self.chunk, self._origin, astream.time_base)
+                _AudioAssembler(self.audio_channel, self.chunk, self._origin, time_base(astream))
                 if astream is not None
                 else None
             )
@@ -294,7 +294,7 @@ class Decoder:
                     self.stats.damaged_packets += 1
                     continue
                 if packet.stream is vstream:
-                    for vf in frames:
+                    for vf in cast("list[av.VideoFrame]", frames):
                         pts = vguess(vf.pts, vf.dts)
                         pts = next_pts if pts is None else pts
                         ticks = vf.duration or nominal
@@ -308,7 +308,7 @@ class Decoder:
                         index += 1
                 elif packet.stream is astream:
                     assert audio is not None
-                    for af in frames:
+                    for af in cast("list[av.AudioFrame]", frames):
                         yield from ((None, c) for c in audio.add(af))
             if audio is not None:
                 yield from ((None, c) for c in audio.close())

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import av
 
-from vidscope.media.timestamps import TimestampGuesser
+from vidscope.media.timestamps import TimestampGuesser, time_base
 
 # Seeking costs a decode from the previous keyframe; a target this close ahead is reached
 # faster by decoding on.
@@ -26,7 +26,7 @@ def _decode(
     (None where a frame has no timestamp at all)."""
     # A fresh guesser per seek: the PTS/DTS history before the seek says nothing here.
     guess = TimestampGuesser()
-    tb = stream.time_base
+    tb = time_base(stream)
     for packet in container.demux(stream):
         try:
             frames = packet.decode()
@@ -61,7 +61,7 @@ def frames_at(path: str | os.PathLike[str], times: Iterable[float]) -> Iterator[
         for target in times:
             if not ended and (last_time is None or last_time < target):
                 if decoded is None or last_time is None or target - last_time > SEEK_AHEAD:
-                    container.seek(max(0, int(target / stream.time_base)), stream=stream)
+                    container.seek(max(0, int(target / time_base(stream))), stream=stream)
                     decoded = _decode(container, stream)
                 for time, frame in decoded:
                     last_time, last = time, frame

@@ -9,6 +9,20 @@ backwards and trust the one that failed less.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
+
+from vidscope.errors import InputError
+
+
+def time_base(stream: av.stream.Stream) -> Fraction:
+    """The seconds per tick of an opened input stream (FFmpeg always sets one; PyAV's types
+    allow None)."""
+    if stream.time_base is None:
+        raise InputError(f"stream {stream.index} has no time base")
+    return stream.time_base
+
 
 class TimestampGuesser:
     """Per-stream equivalent of libavcodec's ``guess_correct_pts``."""

@@ -25,7 +25,6 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import Message
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -232,7 +231,7 @@ def build_opener(
     """A urllib opener that opens every connection with ``connect(host, port, timeout)`` and
     lets ``check_redirect`` refuse each redirect before it is followed."""
 
-    def connection(base: type[http.client.HTTPConnection]) -> type:
+    def connection(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
         class Connection(base):  # type: ignore[misc, valid-type]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
@@ -255,7 +254,9 @@ def build_opener(
 
     class HTTPSHandler(urllib.request.HTTPSHandler):
         def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(https_conn, req, context=self._context)
+            # The handler's TLS context (urllib's own attribute, missing from typeshed).
+            context = self._context  # type: ignore[attr-defined]
+            return self.do_open(https_conn, req, context=context)
 
     class RedirectHandler(urllib.request.HTTPRedirectHandler):
         def redirect_request(
@@ -264,7 +265,7 @@ def build_opener(
             fp: IO[bytes],
             code: int,
             msg: str,
-            headers: Message,
+            headers: http.client.HTTPMessage,
             newurl: str,
         ) -> urllib.request.Request | None:
             try:

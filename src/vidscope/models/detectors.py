@@ -210,7 +210,8 @@ class YoloDetector(Detector):
     ) -> None:
         super().__init__(session, model, names or (), score, iou)
         self.height, self.width = size
-        self.dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        half = session.get_inputs()[0].type == "tensor(float16)"
+        self.dtype: type[np.floating] = np.float16 if half else np.float32
         self._output = session.get_outputs()[0].name
         self._layout: str | None = None
         shape = session.get_outputs()[0].shape

@@ -40,12 +40,18 @@ def _t(value: Any) -> float:
     return round(float(value), 3)
 
 
+def _how_many(key: str) -> Callable[[Record], float]:
+    """How many entries a record lists under ``key``."""
+    return lambda r: float(len(r.get(key) or []))
+
+
 def _spans(
     records: Iterable[Record], text: Callable[[Record], str], *, rows: bool = False
 ) -> list[list[Any]]:
     """Items sorted by start; with ``rows``, each gets the first row free at its start (the
     last rows are shared once ``MAX_ROWS`` are busy)."""
-    items = sorted(([_t(r["start"]), _t(r["end"]), text(r)] for r in records), key=lambda i: i[0])
+    items: list[list[Any]] = [[_t(r["start"]), _t(r["end"]), text(r)] for r in records]
+    items.sort(key=lambda i: i[0])
     if rows:
         ends: list[float] = []
         for item in items:
@@ -162,9 +168,7 @@ class _Builder:
     def counts(self) -> Lane | None:
         """Faces and people (pose) per bucket: the most seen in one sampled frame."""
         series = [
-            self.buckets(track, lambda r, key=key: float(len(r.get(key) or [])), "max").series(
-                label
-            )
+            self.buckets(track, _how_many(key), "max").series(label)
             for track, key, label in (("faces", "faces", "faces"), ("pose", "people", "people"))
             if self.has(track)
         ]

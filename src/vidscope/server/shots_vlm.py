@@ -51,7 +51,7 @@ def video_frames(value: str, count: int, width: int = 448) -> list[np.ndarray]:
 
     data = decode(value)
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), "r") as container:
             times = [f.time for f in container.decode(video=0) if f.time is not None]
         if not times:
             raise ValueError("the video has no frames")
@@ -59,7 +59,7 @@ def video_frames(value: str, count: int, width: int = 448) -> list[np.ndarray]:
         targets = [lo + (j + 0.5) * (hi - lo) / count for j in range(count)]
         wanted = sorted({min(range(len(times)), key=lambda i: abs(times[i] - t)) for t in targets})
         frames = []
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), "r") as container:
             for i, frame in enumerate(container.decode(video=0)):
                 if frame.time is None or i not in wanted:
                     continue

@@ -354,7 +354,7 @@ class JobStore:
             sql, args = sql + " AND owner = ?", (owner,)
         with self._lock:
             rows = self._db.execute(sql + " GROUP BY status", args).fetchall()
-        out = dict.fromkeys(STATUSES, 0)
+        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
         out.update({r["status"]: r["n"] for r in rows})
         return out
 

@@ -12,12 +12,15 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+
+if TYPE_CHECKING:  # python_multipart declares its callback table for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 from vidscope.errors import InputError
 from vidscope.media.probe import probe
@@ -78,7 +81,7 @@ class _Form:
         self._data = bytearray()
         self._field_bytes = 0
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -79,7 +79,8 @@ class UrlPolicy:
         and so is every IPv4 address it embeds."""
         addr = ipaddress.ip_address(ip.split("%")[0])
         inner = embedded_ipv4(addr) if isinstance(addr, ipaddress.IPv6Address) else []
-        for judged in inner or [addr]:
+        judge: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address] = inner or [addr]
+        for judged in judge:
             if judged in _LOCAL_NAT64 or not judged.is_global or judged.is_multicast:
                 kind = (
                     "loopback" if judged.is_loopback
@@ -101,7 +102,8 @@ class UrlPolicy:
             raise InputError(f"cannot resolve host {host} ({exc.strerror or exc})") from None
         if not self.exempt(host, port):
             for *_, sockaddr in infos:
-                self.check_address(host, sockaddr[0])
+                # An address string for both families (typeshed allows int for others).
+                self.check_address(host, str(sockaddr[0]))
         return [(family, sockaddr) for family, *_, sockaddr in infos]
 
     def check_url(self, url: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ class Result:
             if t.get("status") == Status.COMPLETE
         ]
 
-    def iter_track(self, name: str) -> Iterator[dict[str, Any]]:
+    def iter_track(self, name: str) -> Generator[dict[str, Any], None, None]:
         """Stream the records of a track."""
         entry = self.manifest.get("tracks", {}).get(name)
         if entry is None:

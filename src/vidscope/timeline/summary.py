@@ -6,7 +6,7 @@ so summarising a long video does not load its tracks into memory.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -65,21 +65,27 @@ def _speech_share(result: Result, lo: float, hi: float) -> float | None:
 def _languages(result: Result) -> list[tuple[str, float]]:
     if "transcript" not in result.tracks:
         return []
-    seconds: Counter[str] = Counter()
+    seconds: defaultdict[str, float] = defaultdict(float)
     for r in result.iter_track("transcript"):
         if r.get("language"):
             seconds[str(r["language"])] += max(0.0, float(r["end"]) - float(r["start"]))
     total = sum(seconds.values())
-    return [(lang, s / total if total else 0.0) for lang, s in seconds.most_common()]
+    return [(lang, s / total if total else 0.0) for lang, s in _largest_first(seconds)]
 
 
 def _top_events(result: Result) -> list[tuple[str, float]]:
     if "audio_events" not in result.tracks:
         return []
-    seconds: Counter[str] = Counter()
+    seconds: defaultdict[str, float] = defaultdict(float)
     for r in result.iter_track("audio_events"):
         seconds[str(r.get("label"))] += max(0.0, float(r["end"]) - float(r["start"]))
-    return seconds.most_common(TOP_EVENTS)
+    return _largest_first(seconds)[:TOP_EVENTS]
+
+
+def _largest_first(seconds: dict[str, float]) -> list[tuple[str, float]]:
+    """Labels by their seconds, largest first, ties in first-seen order (as Counter's
+    ``most_common``, which is typed for counts, not seconds)."""
+    return sorted(seconds.items(), key=lambda item: item[1], reverse=True)
 
 
 def _stages(report: dict[str, Any]) -> list[StageRow]:

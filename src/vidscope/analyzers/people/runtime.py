@@ -333,7 +333,7 @@ class Sidecar:
         try:
             proc.stdin.write(worker.pack({"frames": frames}))
             for image in images:
-                proc.stdin.write(memoryview(np.ascontiguousarray(image)))
+                proc.stdin.write(np.ascontiguousarray(image).data)
             proc.stdin.flush()
         except (BrokenPipeError, ConnectionResetError, ValueError):
             raise self._died() from None

@@ -75,7 +75,8 @@ def available() -> bool:
 def _mel_bank() -> np.ndarray:
     """HTK triangular filters on the FFT bins, unnormalised (as torchaudio's ``htk`` bank)."""
     freqs = np.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
-    mel = np.linspace(*(1127.0 * np.log1p(np.array([125.0, 7500.0]) / 700.0)), N_MELS + 2)
+    low, high = 1127.0 * np.log1p(np.array([125.0, 7500.0]) / 700.0)
+    mel = np.linspace(low, high, N_MELS + 2)
     edges = 700.0 * np.expm1(mel / 1127.0)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising, falling = (freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)

@@ -95,6 +95,7 @@ class _ClassTracker:
             if tracklet.tracker_id != -1 and tracklet in self.pending:
                 self.confirmed[tracklet.tracker_id] = self.pending.pop(tracklet)
         rows = out.data.get("row", np.zeros(0, np.int64))
+        assert out.tracker_id is not None  # the tracker gives every row an id (-1: unconfirmed)
         for tracker_id, row in zip(out.tracker_id, rows, strict=True):
             if tracker_id != -1:
                 self.confirmed[tracker_id].add(frame, dets.boxes[row], float(dets.scores[row]))

@@ -127,7 +127,7 @@ class OpenAIBackend(VlmBackend):
             {"type": "image_url", "image_url": {"url": data_url(im, self.config.max_pixels)}}
             for im in request.images
         ]
-        messages = []
+        messages: list[dict[str, Any]] = []
         for i, turn in enumerate(request.turns):
             if i % 2:
                 messages.append({"role": "assistant", "content": turn})

@@ -4,7 +4,7 @@ and optional packages imported on demand."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,7 +18,7 @@ DEFAULT_RATE = 25.0
 """Frame rate for media without video (an audio file has no frames to count)."""
 
 
-def finished_records(result: Result, track: str) -> Iterator[Record]:
+def finished_records(result: Result, track: str) -> Generator[Record, None, None]:
     """The records of a finished track, or a :class:`UsageError` saying why there are none.
 
     The check runs at the call, not on the first ``next()``, so a request for a missing or

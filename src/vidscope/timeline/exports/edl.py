@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from vidscope.timeline.exports.common import (
     finished_records,
@@ -39,7 +39,7 @@ def reel_name(path: str | None) -> str:
     return stem[:REEL_CHARS].upper() or "AX"
 
 
-def prepare(result: Result, track: str, fmt: str = "edl") -> Callable[[TextIO], int]:
+def prepare(result: Result, track: str, fmt: str = "edl") -> Callable[[IO[str]], int]:
     """Check the track and return the writer, which returns the number of events."""
     records = finished_records(result, track)
     rate = frame_rate(result.media)
@@ -48,7 +48,7 @@ def prepare(result: Result, track: str, fmt: str = "edl") -> Callable[[TextIO], 
     title = re.sub(r"\s+", " ", media_name(result)).strip() or "vidscope"
     clip_name = Path(path).name if path else title
 
-    def write(out: TextIO) -> int:
+    def write(out: IO[str]) -> int:
         out.write(f"TITLE: {title}\nFCM: NON-DROP FRAME\n\n")
         events = 0
         for events, (first, end, _) in enumerate(frame_spans(records, rate), 1):

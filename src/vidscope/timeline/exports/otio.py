@@ -103,11 +103,11 @@ def build_timeline(result: Result, track: str = "shots") -> Any:
             continue
         color = getattr(otio.schema.MarkerColor, next(colors))
         for record in itertools.chain([head], marks):
-            start, end = float(record["start"]), float(record["end"])
+            start, stop = float(record["start"]), float(record["end"])
             timeline.tracks.markers.append(
                 otio.schema.Marker(
                     name=_marker_name(record, name),
-                    marked_range=tr(rt(start * rate, rate), rt((end - start) * rate, rate)),
+                    marked_range=tr(rt(start * rate, rate), rt((stop - start) * rate, rate)),
                     color=color,
                     metadata={"vidscope": {"track": name, "record": record}},
                 )

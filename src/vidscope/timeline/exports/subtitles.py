@@ -16,7 +16,7 @@ import math
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import IO
 
 import orjson
 
@@ -112,7 +112,7 @@ def _wrap(text: str) -> str:
     return "\n".join(textwrap.wrap(text, LINE_CHARS)) or text
 
 
-def write_srt(records: Iterable[Record], out: TextIO) -> int:
+def write_srt(records: Iterable[Record], out: IO[str]) -> int:
     """SubRip cues, numbered from 1."""
     n = 0
     for n, cue in enumerate(cues(records), 1):
@@ -122,7 +122,7 @@ def write_srt(records: Iterable[Record], out: TextIO) -> int:
     return n
 
 
-def write_vtt(records: Iterable[Record], out: TextIO) -> int:
+def write_vtt(records: Iterable[Record], out: IO[str]) -> int:
     """A WebVTT file: the header, then one cue per block."""
     out.write("WEBVTT\n\n")
     n = 0
@@ -134,7 +134,7 @@ def write_vtt(records: Iterable[Record], out: TextIO) -> int:
     return n
 
 
-def write_txt(records: Iterable[Record], out: TextIO) -> int:
+def write_txt(records: Iterable[Record], out: IO[str]) -> int:
     """One line per record."""
     n = 0
     for record in records:
@@ -145,7 +145,7 @@ def write_txt(records: Iterable[Record], out: TextIO) -> int:
     return n
 
 
-def write_json(records: Iterable[Record], out: TextIO, track: str) -> int:
+def write_json(records: Iterable[Record], out: IO[str], track: str) -> int:
     """``{"track": ..., "records": [...]}``, one record per line."""
     out.write(f'{{"track": {orjson.dumps(track).decode()}, "records": [')
     n = 0
@@ -155,14 +155,14 @@ def write_json(records: Iterable[Record], out: TextIO, track: str) -> int:
     return n
 
 
-_WRITERS: dict[str, Callable[[Iterable[Record], TextIO], int]] = {
+_WRITERS: dict[str, Callable[[Iterable[Record], IO[str]], int]] = {
     "srt": write_srt,
     "vtt": write_vtt,
     "txt": write_txt,
 }
 
 
-def prepare(result: Result, track: str, fmt: str) -> Callable[[TextIO], int]:
+def prepare(result: Result, track: str, fmt: str) -> Callable[[IO[str]], int]:
     """Check that ``track`` can be written as ``fmt`` and return the writer, which returns
     the number of cues (``srt``, ``vtt``), lines (``txt``) or records (``json``) written."""
     records = finished_records(result, track)
@@ -174,7 +174,7 @@ def prepare(result: Result, track: str, fmt: str) -> Callable[[TextIO], int]:
     field = next((f for f in TEXT_FIELDS if f in first), None)
     if field is None:
         raise UsageError(f"track {track!r} has no text for {fmt}; export it as json or csv")
-    texts = itertools.chain([first], records)
+    texts: Iterable[Record] = itertools.chain([first], records)
     if field != "text":
         texts = ({**r, "text": r.get(field)} for r in texts)
     return lambda out: _WRITERS[fmt](texts, out)
