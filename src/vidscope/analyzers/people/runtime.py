@@ -350,7 +350,8 @@ class Sidecar:
         if proc is None:
             return
         with contextlib.suppress(OSError, ValueError):
-            proc.stdin.close()  # type: ignore[union-attr]
+            if proc.stdin is not None:
+                proc.stdin.close()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -358,7 +359,8 @@ class Sidecar:
             proc.wait()
         for stream in (proc.stdout, proc.stderr):
             with contextlib.suppress(OSError, ValueError):
-                stream.close()  # type: ignore[union-attr]
+                if stream is not None:
+                    stream.close()
         if self._drain is not None:
             self._drain.join(timeout=2)
 

