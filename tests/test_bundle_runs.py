@@ -142,6 +142,21 @@ def test_ctrl_c_while_ocr_runs_marks_the_bundle_interrupted_and_a_rerun_resumes(
     assert manifest["tracks"]["ocr"]["records"] > 0
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does(media, tmp_path):
+    # A service manager or `kill` sends SIGTERM: before, the run died at once with the bundle
+    # left `running` and the OCR thread inside onnxruntime.
+    out = tmp_path / "bundle"
+    run = Run(media("pyscenedetect/testvideo.mp4"), out, *OCR, stderr=tmp_path / "run.err")
+    run.until(lambda e: e["event"] == "progress" and e["analyzer"] == "ocr" and e["done"] < 12)
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 143, run.stderr
+    for needle in ("terminate called", "FATAL", "Traceback"):
+        assert needle not in run.stderr, run.stderr
+    manifest = consistent(out)
+    assert manifest["status"] == "interrupted"
+    assert manifest["tracks"]["ocr"]["status"] == "interrupted"
+
+
 def test_a_run_killed_outright_reads_as_interrupted(media, tmp_path):
     out = tmp_path / "bundle"
     run = Run(media("debian/Megamind.avi"), out, "-a", "shots", stderr=tmp_path / "run.err")

@@ -51,8 +51,9 @@ def main() -> None:
     # vidscope's settings and parameter models use no pydantic plugins; looking for them
     # scans every installed distribution's entry points (10 ms of every command).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    from vidscope.cli.exit_codes import run
+    from vidscope.cli.exit_codes import run, stop_on_sigterm
 
+    stop_on_sigterm()
     try:
         run(app, err)
     finally:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from vidscope.cli.console import err, fail
+from vidscope.cli.exit_codes import interrupted_code
 from vidscope.cli.inputs import bundle_jobs, expand
 from vidscope.cli.overrides import ConfigOpt, SetOpt, overrides
 from vidscope.errors import VidscopeError
@@ -108,9 +109,9 @@ def analyze(
                 if loud or outcome.result.status == Status.COMPLETE_WITH_GAPS:
                     where = f"{outcome.output}" + (f" ({n}/{len(jobs)})" if many else "")
                     err.print(status_line(outcome.result, where), highlight=False, soft_wrap=True)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             err.print("interrupted: run the same command again to resume")
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupted_code(exc)) from None
         actors = getattr(runner, "last_report", {}).get("actors")
         if actors and not quiet and not json_events:
             from vidscope.engine.ray.actors_table import actors_table

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,28 @@ from vidscope.errors import OutputError, VidscopeError
 INTERNAL = 70
 """A bug in vidscope (``EX_SOFTWARE``): never for something the user can fix."""
 INTERRUPTED = 130
+TERMINATED = 143
+"""128 + SIGTERM, as a shell reports a process that SIGTERM ended."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a service manager, a container stopping): the run stops exactly as
+    on Ctrl-C, its bundle marked ``interrupted``, instead of dying with the bundle ``running``."""
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread, where Ctrl-C raises
+    ``KeyboardInterrupt``, so both take the same way out."""
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
+def interrupted_code(exc: KeyboardInterrupt) -> int:
+    return TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
+
 
 ENVIRONMENT = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES})
 """What the file system refuses however the write was asked for: a full disk, a file size
@@ -36,8 +59,8 @@ def run(app: Callable[[], Any], console: Any) -> None:
             sys.stdout.flush()
     except VidscopeError as exc:
         _fail(console, exc)
-    except KeyboardInterrupt:
-        sys.exit(INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        sys.exit(interrupted_code(exc))
     except BrokenPipeError:
         # The reader went away (``| head``): nothing to tell it.  Click ends the same way when
         # the pipe breaks inside a command.
