@@ -8,6 +8,7 @@ a synthetic bundle written directly, where exact counts, overlaps and hostile te
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import pytest
 
 import vidscope
 from conftest import ROOT, missing, need
+from vidscope.analyzers import registry
+from vidscope.analyzers.base import Analyzer, TrackView
 from vidscope.errors import InputError
 from vidscope.report import write_report
 from vidscope.report.data import MAX_POINTS, build
@@ -376,3 +379,113 @@ def test_cli_report_and_show(synthetic, tmp_path):
     assert first.endswith(": complete, 0:30.0 of mov,mp4,m4a,3gp,3g2,mj2, 640x360 at 25 fps")
     assert facts.startswith("3 shots") and "languages fr 67%, en 33%" in facts
     assert "run report" in shown.stdout and "decode" in shown.stdout
+
+
+# -- lanes of analyzers the report does not know --------------------------------------------
+
+PLUGIN = '''
+"""A third-party analyzer: how bright each second of the video is."""
+
+from vidscope.analyzers.base import Analyzer, FrameSpec, Requirements, TrackView
+
+
+class BrightnessAnalyzer(Analyzer):
+    name = "brightness"
+    version = "1"
+    needs_video = True
+    views = VIEWS
+
+    def requirements(self):
+        return Requirements(frames=FrameSpec(fps=1.0, width=32, format="gray"))
+
+    def process_batch(self, state, items):
+        for frame in items:
+            level = "bright" if frame.image.mean() > 60 else "dark"
+            yield {"start": frame.time, "end": frame.time + 1.0, "level": level, "label": level}
+'''
+DECLARED = '(TrackView("brightness", title="light", label="{level} second", search=True),)'
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """``install_plugin(module, views)`` -> the folder holding an installed distribution whose
+    ``vidscope.analyzers`` entry point is that module's analyzer; gone again on teardown."""
+
+    def install(module: str, views: str) -> Path:
+        site = tmp_path / "site"
+        (site / "vidscope_brightness-1.0.dist-info").mkdir(parents=True)
+        (site / "vidscope_brightness-1.0.dist-info" / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: vidscope-brightness\nVersion: 1.0\n"
+        )
+        (site / "vidscope_brightness-1.0.dist-info" / "entry_points.txt").write_text(
+            f"[vidscope.analyzers]\nbrightness = {module}:BrightnessAnalyzer\n"
+        )
+        (site / f"{module}.py").write_text(PLUGIN.replace("VIEWS", views))
+        monkeypatch.syspath_prepend(str(site))
+        registry.refresh()
+        return site
+
+    yield install
+    monkeypatch.undo()
+    registry.refresh()
+
+
+def _lane(data: dict, lane: str) -> dict:
+    return next(x for x in data["lanes"] if x["id"] == lane)
+
+
+@pytest.mark.parametrize(
+    ("module", "views"), [("undeclared", "None"), ("declared", DECLARED)], ids=lambda v: v[:10]
+)
+def test_a_plugin_analyzer_gets_a_lane(module, views, install_plugin, media, tmp_path):
+    """A plugin's track shows with no code outside its module: its declared view, else a
+    default spans lane named by the records' ``label``; a bundle whose analyzer is not
+    installed any more still shows the default lane."""
+    # One module name per case: the interpreter keeps a module once imported.
+    site = install_plugin(f"brightness_{module}", views)
+    result = vidscope.analyze(
+        media("pyscenedetect/testvideo.mp4"),
+        analyzers=["shots", "brightness"],
+        output=tmp_path / "bundle",
+    )
+    records = result.track("brightness")
+    levels = {r["level"] for r in records}
+    assert len(records) >= 5 and levels == {"bright", "dark"}
+
+    data = build(result, tmp_path)
+    assert [x["id"] for x in data["lanes"]] == ["shots", "brightness"]
+    lane = _lane(data, "brightness")
+    assert [item[0] for item in lane["items"]] == [round(r["start"], 3) for r in records]
+    if views == DECLARED:
+        assert lane["label"] == "light" and lane["search"] is True
+        assert {item[2] for item in lane["items"]} == {"bright second", "dark second"}
+    else:
+        assert lane["label"] == "brightness" and "search" not in lane
+        assert {item[2] for item in lane["items"]} == levels
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "vidscope.cli", "report", str(result.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"id":"brightness"' in (result.path / "report.html").read_text().replace(" ", "")
+
+    shutil.rmtree(site)  # uninstalled: the track keeps the default lane
+    registry.refresh()
+    lane = _lane(build(Result(result.path), tmp_path), "brightness")
+    assert lane["label"] == "brightness" and {item[2] for item in lane["items"]} == levels
+
+
+def test_views_that_could_never_show_are_refused():
+    with pytest.raises(TypeError, match=r"Stray.views names tracks it does not write: .'blinks'"):
+
+        class Stray(Analyzer):
+            name = "stray"
+            version = "1"
+            views = (TrackView("stray"), TrackView("blinks"))
+
+    with pytest.raises(TypeError, match="the line view of 'level' names no value field"):
+        TrackView("level", kind="line")

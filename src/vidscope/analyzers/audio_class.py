@@ -51,7 +51,15 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from vidscope.analyzers.base import Analyzer, Item, Params, Record, Requirements, TrackRecord
+from vidscope.analyzers.base import (
+    Analyzer,
+    Item,
+    Params,
+    Record,
+    Requirements,
+    TrackRecord,
+    TrackView,
+)
 from vidscope.media.probe import MediaInfo
 
 LABELS = ("silent", "dialog", "music", "ambiance")
@@ -283,6 +291,7 @@ class AudioClassAnalyzer(Analyzer[AudioClassParams]):
     version = "2"
     description = "silent / dialog / music / ambiance spans from audio_events and audio_features"
     needs_audio = True
+    views = (TrackView("audio_class", label="{label}", tint=True, order=100),)
     Params = AudioClassParams
 
     def requirements(self) -> Requirements:

@@ -42,6 +42,7 @@ from vidscope.analyzers.base import (
     Params,
     Record,
     Requirements,
+    TrackView,
 )
 from vidscope.media.probe import MediaInfo
 
@@ -302,6 +303,18 @@ class AudioFeaturesAnalyzer(Analyzer[AudioFeaturesParams]):
     description = "per-second MFCC, spectral shape, loudness, chroma and tempo"
     needs_audio = True
     per_second = ("audio_features",)
+    views = (
+        TrackView(
+            "audio_features",
+            kind="line",
+            title="loudness",
+            value="rms_db",
+            lo=-60.0,
+            hi=0.0,
+            unit="dB",
+            order=130,
+        ),
+    )
     Params = AudioFeaturesParams
 
     def __init__(self, params: AudioFeaturesParams | None = None, *, device: str = "cpu") -> None:

@@ -72,6 +72,45 @@ Item = Frame | AudioChunk | TrackRecord
 
 
 @dataclass(frozen=True, slots=True)
+class TrackView:
+    """How one track reads as a lane of the HTML report.
+
+    A ``spans`` lane shows each record from ``start`` to ``end``, named by ``label``: one
+    template over the record's fields (``"{text}"``, ``"#{index}"``, ``"speech"``) or several,
+    of which the first whose fields are all present and non-empty wins (the last one stands
+    anyway, a missing field in it empty).  ``rows`` spreads overlapping records over rows,
+    ``tint`` colours items by label, ``search`` lets the report's search box find them.
+
+    A ``line`` lane plots the mean of the numeric field ``value`` per time bucket between
+    ``lo`` and ``hi`` (``None``: the largest value seen), in ``unit``.
+
+    Lanes are sorted by ``order`` (the built-in lanes use 10 to 150); ``title`` defaults to
+    the track's name with spaces for underscores.
+    """
+
+    track: str
+    kind: Literal["spans", "line"] = "spans"
+    title: str = ""
+    label: str | tuple[str, ...] = ("{label}", "{text}", "{name}")
+    rows: bool = False
+    tint: bool = False
+    search: bool = False
+    value: str = ""
+    lo: float = 0.0
+    hi: float | None = None
+    unit: str = ""
+    order: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.kind == "line" and not self.value:
+            raise TypeError(f"the line view of {self.track!r} names no value field")
+
+    @property
+    def heading(self) -> str:
+        return self.title or self.track.replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
 class Availability:
     """Whether an analyzer can run here, and if not, why and how to fix it."""
 
@@ -185,7 +224,21 @@ class Analyzer(Generic[P]):
     actor serving several videos): the model calls are thread-safe and merge into shared
     batches, and everything else touches only the input's state."""
     resources: ClassVar[Resources] = Resources()
+    views: ClassVar[tuple[TrackView, ...] | None] = None
+    """How this analyzer's tracks read in the HTML report.  ``None``: every track whose
+    records have ``start`` and ``end`` gets a spans lane named by its ``label``, ``text`` or
+    ``name`` field; a tuple: exactly these lanes (``()``: none, or only the composite lanes
+    the report builds itself from well-known tracks)."""
     Params: ClassVar[type[Params]] = Params
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A view of a track the analyzer does not write would silently never show.
+        stray = [
+            v.track for v in cls.__dict__.get("views") or () if v.track not in cls.output_tracks()
+        ]
+        if stray:
+            raise TypeError(f"{cls.__name__}.views names tracks it does not write: {stray}")
 
     def __init__(self, params: P | None = None, *, device: str = "cpu") -> None:
         # A ClassVar cannot name a type variable, so the default built from ``Params`` is

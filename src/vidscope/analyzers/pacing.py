@@ -38,6 +38,8 @@ class PacingAnalyzer(Analyzer[PacingParams]):
     description = "per-second cut rate and average shot length (from shots)"
     per_second = ("pacing",)
     needs_video = True
+    # No lane of its own: the shots lane shows the cuts pacing counts.
+    views = ()
     Params = PacingParams
 
     def requirements(self) -> Requirements:

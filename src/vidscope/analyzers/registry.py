@@ -50,6 +50,12 @@ def _target(name: str) -> str | None:
     return BUILTIN.get(name) or _table().get(name)
 
 
+def refresh() -> None:
+    """Read the installed plugins again, for analyzers installed or removed while running."""
+    for cached in (_table, get, producers):
+        cached.cache_clear()
+
+
 def names() -> list[str]:
     """Every known analyzer, built-in first."""
     return list(_table())

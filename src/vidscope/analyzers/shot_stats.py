@@ -106,6 +106,8 @@ class ShotStatsAnalyzer(Analyzer[ShotStatsParams]):
     version = "2"
     description = "per-shot picture, loudness, speech share, audio classes and sound events"
     needs_video = True
+    # No lane of its own: shot statistics sum up other lanes per shot.
+    views = ()
     Params = ShotStatsParams
 
     def requirements(self) -> Requirements:

@@ -27,6 +27,7 @@ from vidscope.analyzers.base import (
     Record,
     Requirements,
     Resources,
+    TrackView,
 )
 from vidscope.analyzers.shot_detectors import (
     MICROSECONDS,
@@ -76,6 +77,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
     dependencies = ("cv2",)
     needs_video = True
     resources = Resources(batch_size=16)
+    views = (TrackView("shots", label="#{index}", order=10),)
     Params = ShotsParams
 
     def requirements(self) -> Requirements:

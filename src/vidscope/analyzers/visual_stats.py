@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 
-from vidscope.analyzers.base import Analyzer, Frame, FrameSpec, Item, Params, Record, Requirements
+from vidscope.analyzers.base import (
+    Analyzer,
+    Frame,
+    FrameSpec,
+    Item,
+    Params,
+    Record,
+    Requirements,
+    TrackView,
+)
 from vidscope.analyzers.windows import second_index, second_span
 from vidscope.media.probe import MediaInfo
 
@@ -98,6 +107,7 @@ class VisualStatsAnalyzer(Analyzer[VisualStatsParams]):
     description = "per-second brightness, darkness, colourfulness and motion"
     per_second = ("visual_stats",)
     needs_video = True
+    views = (TrackView("visual_stats", kind="line", title="motion", value="motion", order=140),)
     Params = VisualStatsParams
 
     def requirements(self) -> Requirements:

@@ -5,7 +5,10 @@ number in lanes whose items overlap), sorted by start: shots, transcript words, 
 on-screen text, objects, speech, audio classes and events.  ``lines`` lanes hold series, either
 regular (``t0``, ``step``, ``values``, null for a gap) or per span (``spans: [[start, end,
 value]]``): shot attributes, loudness, motion, and the per-frame people tracks reduced to one
-value per bucket.
+value per bucket.  Which track gets which lane, titled and labelled how, is declared by the
+analyzer that wrote it (``Analyzer.views``, read in :mod:`vidscope.report.views`); the
+transcript's words, the chapters, the faces/people counts and the shot attributes are
+composite lanes built here.
 
 Size budget: per-frame tracks (faces, pose, segmentation) and per-second tracks become series
 of at most ``MAX_POINTS`` buckets (one per second up to an hour), text items are kept whole
@@ -22,7 +25,9 @@ from typing import Any
 
 import av
 
+from vidscope.analyzers.base import TrackView
 from vidscope.report.media import keyframes, locate, media_url, unplayable
+from vidscope.report.views import labeller, views
 from vidscope.timeline.result import Result
 from vidscope.timeline.summary import summarize
 
@@ -34,6 +39,10 @@ FRAME_WINDOW = 10.0
 
 Record = dict[str, Any]
 Lane = dict[str, Any]
+
+# Where the composite lanes the report builds itself sit among the declared ones (see
+# ``TrackView.order``): they read several fields or tracks at once, beyond what a view says.
+COMPOSITE_ORDER = {"chapters": 25, "transcript": 30, "people": 60, "shot_attributes": 120}
 
 
 def _t(value: Any) -> float:
@@ -115,14 +124,13 @@ class _Builder:
             b.add((float(r["start"]) + float(r["end"])) / 2, value(r))
         return b
 
-    def spans_lane(
-        self, name: str, label: str, text: Callable[[Record], str], **options: Any
-    ) -> Lane | None:
-        if not self.has(name):
-            return None
-        rows = options.pop("rows", False)
-        items = _spans(self.iter(name), text, rows=rows)
-        return {"id": name, "label": label, "kind": "spans", "items": items, **options}
+    def view_lane(self, view: TrackView) -> Lane:
+        """The lane a track's declared (or default) view describes."""
+        if view.kind == "line":
+            return self.line(view)
+        items = _spans(self.iter(view.track), labeller(view.label), rows=view.rows)
+        flags = {k: True for k in ("tint", "search") if getattr(view, k)}
+        return {"id": view.track, "label": view.heading, "kind": "spans", "items": items, **flags}
 
     def transcript(self) -> Lane | None:
         """Words (a segment without words stands as one item), each with its segment."""
@@ -184,20 +192,17 @@ class _Builder:
             "series": series,
         }
 
-    def line(
-        self, name: str, label: str, key: str, lo: float, hi: float | None, unit: str = ""
-    ) -> Lane | None:
-        if not self.has(name):
-            return None
-        series = self.buckets(name, lambda r: r.get(key), "mean").series(key)
+    def line(self, view: TrackView) -> Lane:
+        key = view.value
+        series = self.buckets(view.track, lambda r: r.get(key), "mean").series(key)
         top = max((v for v in series["values"] if v is not None), default=0.0)
         return {
-            "id": name,
-            "label": label,
+            "id": view.track,
+            "label": view.heading,
             "kind": "lines",
-            "lo": lo,
-            "hi": hi if hi is not None else max(top, 1e-3),
-            "unit": unit,
+            "lo": view.lo,
+            "hi": view.hi if view.hi is not None else max(top, 1e-3),
+            "unit": view.unit,
             "series": [series],
         }
 
@@ -209,35 +214,13 @@ class _Builder:
         return {"id": "chapters", "label": "chapters", "kind": "spans", "items": items}
 
     def lanes(self) -> list[Lane]:
-        """Every lane this bundle has, top to bottom."""
-
-        def caption(r: Record) -> str:
-            return str(r.get("caption") or f"(no caption: {r.get('error', 'unknown')})")
-
-        def text(r: Record) -> str:
-            return str(r.get("text") or "")
-
-        def label(r: Record) -> str:
-            return str(r.get("label"))
-
-        lanes = [
-            self.spans_lane("shots", "shots", lambda r: f"#{r.get('index', '')}"),
-            self.spans_lane("shot_captions", "shot captions", caption, search=True),
-            self.chapters(),
-            self.transcript(),
-            self.spans_lane("captions", "captions", text, search=True),
-            self.spans_lane("ocr", "on-screen text", text, rows=True, search=True),
-            self.counts(),
-            self.line("segmentation", "person share", "person_share", 0.0, 1.0),
-            self.spans_lane("objects", "objects", label, rows=True, tint=True),
-            self.spans_lane("speech", "speech", lambda r: "speech"),
-            self.spans_lane("audio_class", "audio class", label, tint=True),
-            self.spans_lane("audio_events", "audio events", label, rows=True, tint=True),
-            self.shot_attributes(),
-            self.line("audio_features", "loudness", "rms_db", -60.0, 0.0, "dB"),
-            self.line("visual_stats", "motion", "motion", 0.0, None),
-        ]
-        return [lane for lane in lanes if lane is not None]
+        """Every lane this bundle has, top to bottom: the tracks' views and the composite
+        lanes, by order (ties keep the manifest's order)."""
+        placed = [(view.order, self.view_lane(view)) for view in views(self.result)]
+        composite = (self.chapters(), self.transcript(), self.counts(), self.shot_attributes())
+        placed += [(COMPOSITE_ORDER[lane["id"]], lane) for lane in composite if lane is not None]
+        placed.sort(key=lambda p: p[0])
+        return [lane for _, lane in placed]
 
     def frame_spans(self, shots: Lane | None) -> list[tuple[float, float]]:
         if shots is not None:

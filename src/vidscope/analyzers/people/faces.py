@@ -257,6 +257,8 @@ class FacesAnalyzer(PeopleAnalyzer[FacesParams]):
     description = "faces: boxes, landmarks, gaze, eyes open, expression; ids within a shot"
     kind = "faces"
     resources = Resources(cpus=1.0, batch_size=8)
+    # Faces per frame are counted in the report's composite faces/people lane.
+    views = ()
     Params = FacesParams
 
     def model_info(self) -> ModelInfo | None:

@@ -83,6 +83,8 @@ class PoseAnalyzer(PeopleAnalyzer[PoseParams]):
     tracks = ("pose", "shot_pose")
     kind = "pose"
     resources = Resources(cpus=1.0, batch_size=4)
+    # People per frame are counted in the report's composite faces/people lane.
+    views = ()
     Params = PoseParams
 
     def model_info(self) -> ModelInfo | None:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vidscope.analyzers.base import Frame, ModelInfo, Record, Resources
+from vidscope.analyzers.base import Frame, ModelInfo, Record, Resources, TrackView
 from vidscope.analyzers.people.common import (
     Observation,
     PeopleAnalyzer,
@@ -56,6 +56,16 @@ class SegmentationAnalyzer(PeopleAnalyzer[SegmentationParams]):
     kind = "segmentation"
     by_shot = False
     resources = Resources(cpus=1.0, batch_size=4)
+    views = (
+        TrackView(
+            "segmentation",
+            kind="line",
+            title="person share",
+            value="person_share",
+            hi=1.0,
+            order=70,
+        ),
+    )
     Params = SegmentationParams
 
     def model_info(self) -> ModelInfo | None:

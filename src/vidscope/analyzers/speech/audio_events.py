@@ -33,6 +33,7 @@ from vidscope.analyzers.base import (
     Record,
     Requirements,
     Resources,
+    TrackView,
 )
 from vidscope.analyzers.speech import omni, yamnet
 from vidscope.analyzers.speech.spans import SpanTracker
@@ -93,6 +94,7 @@ class AudioEventsAnalyzer(Analyzer[AudioEventsParams]):
     extra = "speech"
     needs_audio = True
     resources = Resources(cpus=1.0, batch_size=16)
+    views = (TrackView("audio_events", label="{label}", rows=True, tint=True, order=110),)
     Params = AudioEventsParams
 
     @classmethod

@@ -15,6 +15,7 @@ from vidscope.analyzers.base import (
     Record,
     Requirements,
     Resources,
+    TrackView,
 )
 from vidscope.analyzers.speech.buffer import Block, BlockReader
 from vidscope.analyzers.speech.vad import (
@@ -46,6 +47,7 @@ class SpeechAnalyzer(Analyzer[SpeechParams]):
     dependencies = ("faster_whisper", "onnxruntime")
     needs_audio = True
     resources = Resources(cpus=1.0, batch_size=16)
+    views = (TrackView("speech", label="speech", order=90),)
     Params = SpeechParams
 
     def requirements(self) -> Requirements:

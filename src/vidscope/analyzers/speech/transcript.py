@@ -172,6 +172,8 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
     dependencies = ("faster_whisper", "ctranslate2", "onnxruntime")
     needs_audio = True
     resources = Resources(cpus=2.0, batch_size=8)
+    # The transcript's words are a composite lane of the report.
+    views = ()
     Params = TranscriptParams
 
     def __init__(self, params: TranscriptParams | None = None, *, device: str = "cpu") -> None:

@@ -54,6 +54,7 @@ from vidscope.analyzers.base import (
     Requirements,
     Resources,
     TrackRecord,
+    TrackView,
 )
 from vidscope.analyzers.shot_groups import ShotGroups
 from vidscope.errors import ModelError, UsageError
@@ -146,6 +147,7 @@ class ObjectsAnalyzer(Analyzer[ObjectsParams]):
     dependencies = ("onnxruntime", "cv2", "trackers")
     needs_video = True
     resources = Resources(cpus=1.0, batch_size=4)
+    views = (TrackView("objects", label="{label}", rows=True, tint=True, order=80),)
     Params = ObjectsParams
 
     def __init__(self, params: ObjectsParams | None = None, *, device: str = "cpu") -> None:

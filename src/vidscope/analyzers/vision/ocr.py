@@ -61,6 +61,7 @@ from vidscope.analyzers.base import (
     Requirements,
     Resources,
     TrackRecord,
+    TrackView,
 )
 from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.vision.text_spans import Line, TextSpanTracker, normalise
@@ -199,6 +200,9 @@ class OcrAnalyzer(Analyzer[OcrParams]):
     dependencies = ("rapidocr", "onnxruntime")
     needs_video = True
     resources = Resources(cpus=1.0, batch_size=4)
+    views = (
+        TrackView("ocr", title="on-screen text", label="{text}", rows=True, search=True, order=50),
+    )
     Params = OcrParams
 
     def __init__(self, params: OcrParams | None = None, *, device: str = "cpu") -> None:

@@ -34,7 +34,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from vidscope.analyzers.base import Frame, FrameSpec, Item, Record, Requirements, TrackRecord
+from vidscope.analyzers.base import (
+    Frame,
+    FrameSpec,
+    Item,
+    Record,
+    Requirements,
+    TrackRecord,
+    TrackView,
+)
 from vidscope.analyzers.vlm.common import SideTracks, VlmAnalyzer, VlmParams
 from vidscope.analyzers.windows import second_index, second_span, seconds_count
 from vidscope.media.probe import MediaInfo
@@ -124,6 +132,7 @@ class CaptionsAnalyzer(VlmAnalyzer[CaptionsParams]):
     description = "a caption for every second of video from a vision-language model"
     per_second = ("captions",)
     needs_video = True
+    views = (TrackView("captions", label="{text}", search=True, order=40),)
     Params = CaptionsParams
 
     def requirements(self) -> Requirements:

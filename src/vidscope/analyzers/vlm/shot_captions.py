@@ -50,7 +50,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from vidscope.analyzers.base import Frame, FrameSpec, Item, Record, Requirements, TrackRecord
+from vidscope.analyzers.base import (
+    Frame,
+    FrameSpec,
+    Item,
+    Record,
+    Requirements,
+    TrackRecord,
+    TrackView,
+)
 from vidscope.analyzers.vlm.common import VlmAnalyzer, VlmParams
 from vidscope.media.probe import MediaInfo
 from vidscope.models.vlm.base import VlmRequest
@@ -175,6 +183,14 @@ class ShotCaptionsAnalyzer(VlmAnalyzer[ShotCaptionsParams]):
     description = "per-shot caption and suspense/darkness/... attributes from a VLM, fused"
     tracks = ("shot_captions",)
     needs_video = True
+    views = (
+        TrackView(
+            "shot_captions",
+            label=("{caption}", "(no caption: {error})", "(no caption: unknown)"),
+            search=True,
+            order=20,
+        ),
+    )
     Params = ShotCaptionsParams
 
     def requirements(self) -> Requirements:

@@ -67,6 +67,8 @@ class SummaryAnalyzer(VlmAnalyzer[SummaryParams]):
     version = "1"
     description = "a short description of the video and chapter titles (VLM, from shot captions)"
     needs_video = True
+    # The summary's chapters are a composite lane of the report.
+    views = ()
     Params = SummaryParams
 
     def requirements(self) -> Requirements:
