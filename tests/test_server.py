@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -188,19 +189,29 @@ def media_http(counter: Path) -> Iterator[_Media]:
     server.httpd.shutdown()
 
 
+@contextmanager
+def serving(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """A server for a module's tests: stopped at the end, and it must not have logged a
+    traceback meanwhile."""
+    served = Served(data_dir, *args, env=env)
+    try:
+        yield served
+    finally:
+        served.stop()
+    assert "Traceback" not in served.output(), served.output()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, media_http: _Media) -> Iterator[Served]:
-    served = Served(
+    with serving(
         tmp_path_factory.mktemp("server") / "data",
         "--workers", "2",
         "--max-upload-mb", "3",
         "--max-queued", "12",
         "--allow-private-url", f"127.0.0.1:{media_http.port}",
         "--set", 'analyzers=["shots","visual_stats"]',
-    )  # fmt: skip
-    yield served
-    served.stop()
-    assert "Traceback" not in served.output(), served.output()
+    ) as served:  # fmt: skip
+        yield served
 
 
 @pytest.fixture()

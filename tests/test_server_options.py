@@ -21,7 +21,16 @@ import pytest
 from fastapi import HTTPException
 from pydantic import Field
 
-from test_server import ALICE, Served, _Media, server_env, submitted, upload, wait_for
+from test_server import (
+    ALICE,
+    Served,
+    _Media,
+    server_env,
+    serving,
+    submitted,
+    upload,
+    wait_for,
+)
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import Params, client_unsafe
 from vidscope.server.options import check_client_params
@@ -84,17 +93,15 @@ def hostile() -> Iterator[_Hostile]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, origin: _Media) -> Iterator[Served]:
-    served = Served(
+    with serving(
         tmp_path_factory.mktemp("options") / "data",
         "--workers", "1",
         "--allow-private-url", f"127.0.0.1:{origin.port}",
         "--set", 'analyzers=["shots"]',
         "--set", f"analyzer.shots.min_width={OPERATOR_MIN_WIDTH}",
         env={**server_env(), "VIDSCOPE_VLM_API_KEY": VLM_KEY},
-    )  # fmt: skip
-    yield served
-    served.stop()
-    assert "Traceback" not in served.output(), served.output()
+    ) as served:  # fmt: skip
+        yield served
 
 
 @pytest.fixture()

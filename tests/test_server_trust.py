@@ -40,6 +40,7 @@ from test_server import (
     Served,
     _Media,
     server_env,
+    serving,
     submitted,
     upload,
     wait_for,
@@ -78,16 +79,14 @@ def garbage() -> Iterator[_Media]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, vlm: str, garbage: _Media) -> Iterator[Served]:
-    served = Served(
+    with serving(
         tmp_path_factory.mktemp("trust") / "data",
         "--allow-private-url", f"127.0.0.1:{garbage.port}",
         "--vlm-endpoint", vlm, "--vlm-model", "fake-vlm",
         "--set", 'analyzers=["shots"]',
         env=server_env(keys=f"{ALICE},{BOB},{FUZZ}"),
-    )  # fmt: skip
-    yield served
-    served.stop()
-    assert "Traceback" not in served.output(), served.output()
+    ) as served:  # fmt: skip
+        yield served
 
 
 @pytest.fixture()

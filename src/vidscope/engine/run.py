@@ -107,15 +107,8 @@ class InputRunner:
         force: bool = False,
         stop: threading.Event | None = None,
     ) -> Result:
-        """Analyze one input into the bundle directory ``output`` and return the result.
-
-        Raises :class:`~vidscope.errors.InputError` for unusable input (before anything is
-        written), :class:`~vidscope.errors.BundleBusy` when another run is writing ``output``
-        (unless the ``wait_for_bundle`` setting says to wait for it) and
-        :class:`~vidscope.errors.AnalysisFailed` when some tracks did not finish (the bundle
-        stays, marked incomplete).  A ``KeyboardInterrupt`` stops the analyzers, marks the
-        bundle ``interrupted`` and goes on; a rerun resumes.
-        """
+        """The run behind :meth:`vidscope.Engine.analyze` and every executor's input: one
+        input into the bundle directory ``output``, with the errors that method documents."""
         # The bundle's lock, then the bundle itself: held until its manifest says how the
         # run ended, whatever ends it.
         with self._lock, contextlib.ExitStack() as held:
