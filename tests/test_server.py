@@ -392,6 +392,7 @@ def test_authentication_and_isolation(
     wait_for(alice, job_id)
     for method, path in (
         ("GET", ""), ("GET", "/result"), ("GET", "/tracks/shots"), ("GET", "/events"),
+        ("GET", "/export/csv?track=shots"), ("GET", "/export/json?track=shots"),
         ("POST", "/cancel"), ("DELETE", ""),
     ):  # fmt: skip
         response = bob.request(method, f"/v1/jobs/{job_id}{path}")
