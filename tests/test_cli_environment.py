@@ -267,6 +267,20 @@ def test_a_missing_model_folder_is_a_model_error(media, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_a_model_that_fails_to_load_is_a_model_error_in_any_worker(media, tmp_path, isolation):
+    # Found only when the analyzer sets up (no folder to check at plan time): the track
+    # fails with the model's reason, and the run's exit code says it was the model.
+    model = tmp_path / "detector.onnx"
+    model.write_bytes(b"not an onnx model")
+    proc = vidscope(
+        "analyze", str(media("pyscenedetect/counter.mp4")), "-o", str(tmp_path / "b"),
+        "-a", "objects", "--set", f"analyzer.objects.model={model}",
+        "--set", f"isolation.objects={isolation}", "-q",
+    )  # fmt: skip
+    one_line_error(proc, MODEL, f"ModelError: cannot load detector model {model}")
+
+
 def test_the_server_refuses_a_corrupt_or_escaping_track_with_404(media, tmp_path):
     """The server reads tracks through the same checks: a 404 that names no server path,
     never a 500."""

@@ -51,9 +51,20 @@ class ModelError(VidscopeError):
 
 
 class AnalysisFailed(VidscopeError):
-    """Some requested tracks did not finish; the bundle is left incomplete."""
+    """Some requested tracks did not finish; the bundle is left incomplete.
+
+    Its exit code is 1, or the code of what stopped them when that says more (a model that
+    would not load: 4)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple[type[AnalysisFailed], tuple[str, int]]:
+        # Exceptions pickle their args only; a Ray task's failure keeps its code too.
+        return type(self), (str(self), self.exit_code)
 
 
 class OutputError(VidscopeError):

@@ -219,9 +219,11 @@ class InputRunner:
         self.sink("input_done", output=str(output), status=status, report=report, errors=errors)
         if errors and not stop.is_set():
             first = next(iter(errors.items()))
+            codes = [c for n, c in outcome.exit_codes.items() if n in errors]
             raise AnalysisFailed(
                 f"{source}: {len(errors)} analyzer(s) failed, bundle left incomplete "
-                f"({first[0]}: {first[1]})"
+                f"({first[0]}: {first[1]})",
+                max(codes, default=AnalysisFailed.exit_code),
             )
         return Result(output)
 

@@ -35,6 +35,7 @@ from vidscope.engine.progress import ProgressSink, null_sink
 from vidscope.engine.report import StageStats
 from vidscope.engine.threads import run_threads
 from vidscope.engine.topology import Node, Stage, build_topology
+from vidscope.engine.workers import exit_code_of
 from vidscope.errors import InputError
 from vidscope.media.decode import AudioChannel, Decoder
 from vidscope.media.frames import AudioChunk, Frame
@@ -56,6 +57,8 @@ class Outcome:
     """What happened to each analyzer of one input."""
 
     errors: dict[str, str]
+    exit_codes: dict[str, int]
+    """Of the failed analyzers whose error carries one (see ``Node.exit_code``)."""
     stages: dict[str, StageStats]
     decode_warnings: list[str]
     decode_error: str | None
@@ -150,7 +153,8 @@ class Scheduler:
         errors = {n: node.error for n, node in nodes.items() if node.error}
         if self.decode_error:
             errors = {n: self.decode_error for n in nodes if n not in errors} | errors
-        return Outcome(errors, stages, self.decode_warnings, self.decode_error)
+        codes = {n: node.exit_code for n, node in nodes.items() if node.exit_code is not None}
+        return Outcome(errors, codes, stages, self.decode_warnings, self.decode_error)
 
     def decode(self) -> None:
         """The decode feeder: one pass over the media, each frame and audio chunk put into the
@@ -260,6 +264,7 @@ class Scheduler:
             node.stats.setup = time.perf_counter() - t0
         except Exception as exc:
             node.error = f"setup failed: {type(exc).__name__}: {exc}"
+            node.exit_code = exit_code_of(exc)
             return False
         if node.error is not None:
             # A replayed input track was found damaged meanwhile.

@@ -51,6 +51,8 @@ class Node:
     consumers: list[Node] = field(default_factory=list)
     stats: StageStats = field(default_factory=StageStats)
     error: str | None = None
+    exit_code: int | None = None
+    """The exit code of a vidscope error that failed the analyzer (a model: 4)."""
     done: float = 0.0
     """Seconds of the media done, as last reported."""
     frame_step: float | None = None

@@ -18,11 +18,25 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vidscope.analyzers.base import Analyzer, Item, Record
+from vidscope.errors import VidscopeError
 from vidscope.media.probe import MediaInfo
 
 
 class WorkerError(RuntimeError):
-    """An analyzer raised; carries the analyzer's one-line message."""
+    """An analyzer raised; carries the analyzer's one-line message and, when it raised a
+    vidscope error, that error's exit code (a model that will not load stays exit 4 across a
+    process or an actor)."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_of(exc: BaseException) -> int | None:
+    """The exit code an analyzer's exception stands for, if it is a vidscope error."""
+    if isinstance(exc, VidscopeError | WorkerError):
+        return exc.exit_code
+    return None
 
 
 class Worker(Protocol):
@@ -101,7 +115,8 @@ def _child(cls: type[Analyzer], params: dict[str, Any], device: str, conn: Any) 
                 return
             conn.send(("ok", result))
         except Exception as exc:
-            conn.send(("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
+            message = f"{type(exc).__name__}: {exc}"
+            conn.send(("error", (message, traceback.format_exc(), exit_code_of(exc))))
 
 
 class ProcessWorker:
@@ -131,7 +146,7 @@ class ProcessWorker:
             code = self._proc.exitcode
             raise WorkerError(f"worker process died (exit code {code}): {exc}") from None
         if status == "error":
-            raise WorkerError(result[0])
+            raise WorkerError(result[0], result[2])
         return result
 
     def setup(self) -> None:

@@ -13,7 +13,7 @@ import ray.exceptions
 
 from vidscope.analyzers.base import Item, Record
 from vidscope.engine.ray.actors import LostState
-from vidscope.engine.workers import WorkerError
+from vidscope.engine.workers import WorkerError, exit_code_of
 from vidscope.media.probe import MediaInfo
 
 # An actor that died is restarted by Ray; calls made meanwhile are refused, not queued.
@@ -57,7 +57,8 @@ class RemoteWorker:
                     self.lost = True
                     raise WorkerError(f"model actor of {self.name} was lost: {exc}") from None
                 cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
-                raise WorkerError(f"{type(cause).__name__}: {cause}") from None
+                message = f"{type(cause).__name__}: {cause}"
+                raise WorkerError(message, exit_code_of(cause)) from None
 
     def setup(self) -> None:
         self.actor = self.assignment[self.name]
