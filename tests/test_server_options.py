@@ -23,6 +23,7 @@ from pydantic import Field
 
 from test_server import (
     ALICE,
+    BOB,
     Served,
     _Media,
     server_env,
@@ -266,6 +267,34 @@ def test_client_settable_parameters_apply_over_the_operators_settings(
     out_of_range = {"analyzer": {"shots": {"threshold": 1e9}}}
     response = submit(alice, transport, cuts, origin, ["shots"], out_of_range)
     assert response.status_code == 422 and "threshold" in response.json()["detail"]
+
+
+def test_a_second_key_cannot_reach_operator_settings(
+    server: Served, alice: httpx.Client, cuts: Path, origin: _Media
+) -> None:
+    """Every setting outside the allow-list, the newer ones included, is refused for any key,
+    and what one key tries changes nothing for another."""
+    with server.client(BOB) as bob:
+        for options in (
+            {"download": {"deadline_s": 1, "min_rate_kib_s": 0}},
+            {"wait_for_bundle": True},
+            {"isolation": {"shots": "process"}},
+            {"device": "cuda"},
+            {"cache_dir": "/tmp"},
+        ):
+            for transport in TRANSPORTS:
+                response = submit(bob, transport, cuts, origin, ["shots"], options)
+                assert response.status_code == 422, (options, response.text)
+                [error] = response.json()["detail"]
+                assert error["type"] == "extra_forbidden" and error["loc"][-1] == next(
+                    iter(options)
+                )
+        response = submit(bob, "json", cuts, origin, ["shots"], {})
+        job = wait_for(bob, submitted(response))
+        assert job["status"] == "succeeded", job
+        params = bob.get(f"/v1/jobs/{job['id']}/result").json()["tracks"]["shots"]["params"]
+        assert params["min_width"] == OPERATOR_MIN_WIDTH
+        assert job["id"] not in alice.get("/v1/jobs").text
 
 
 # ---------------------------------------------------------------- the declarations themselves

@@ -102,7 +102,14 @@ class DownloadSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    """Everything a run can be told.  Analyzer parameters live under ``analyzer.<name>``."""
+    """Everything a run can be told.  Analyzer parameters live under ``analyzer.<name>``.
+
+    Every field here is the operator's on the HTTP service (settings file, environment,
+    ``vidscope serve --set``): a client may choose only ``analyzers``, ``audio_channel`` and
+    the analyzer parameters each analyzer declares ``client_settable``
+    (:mod:`vidscope.server.options`).  A new field stays operator-only unless it is added
+    there.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -135,7 +142,7 @@ class Settings(BaseModel):
     wait_for_bundle: bool = Field(
         default=False,
         description="when another run is writing the same result bundle, wait for it to end "
-        "instead of failing at once",
+        "instead of failing at once (operator-only on the server)",
     )
     isolation: dict[str, Literal["thread", "process"]] = Field(
         default_factory=dict,

@@ -23,6 +23,8 @@ def default_data_dir() -> Path:
 class ServerConfig:
     """Server settings; engine settings (analyzers, device, ...) come from ``vidscope.config``.
 
+    All of them are the operator's (``vidscope serve`` flags): no request can change them.
+
     ``allow_private_urls`` is ``False`` (URL jobs may only reach public addresses), ``True``
     (anything, for a trusted network), or a list of ``host`` / ``host:port`` entries that may be
     private, e.g. an in-house media server; a redirect is checked against the same list.
