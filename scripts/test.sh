@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get install -y -qq --no-install-recommends \
-    frozen-bubble-data codec2-examples alsa-utils chromium >/dev/null 2>&1 \
+    frozen-bubble-data codec2-examples alsa-utils chromium espeak-ng sox >/dev/null 2>&1 \
     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends \
-      frozen-bubble-data codec2-examples alsa-utils chromium >/dev/null; } \
+      frozen-bubble-data codec2-examples alsa-utils chromium espeak-ng sox >/dev/null; } \
     || echo "warning: could not install Debian test media packages" >&2
 fi
 scripts/setup.sh all,test
