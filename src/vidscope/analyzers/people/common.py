@@ -28,8 +28,10 @@ from vidscope.analyzers.base import (
     TrackRecord,
 )
 from vidscope.analyzers.people import runtime
+from vidscope.analyzers.people.gate import FACE_SCORE, NOBODY, UNGATED, PersonGate, Verdict
 from vidscope.analyzers.shot_groups import ShotGroups
 from vidscope.media.probe import MediaInfo
+from vidscope.models.detectors import NANODET_ID
 
 
 class PeopleParams(Params):
@@ -47,6 +49,14 @@ class PeopleParams(Params):
     width: int
 
 
+class GatedParams(PeopleParams):
+    """Parameters of the people analyzers whose model assumes a person is there."""
+
+    gate: bool = Field(
+        True, description="keep a frame's person only with a face or person detection there"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """What the model said about one sampled frame."""
@@ -56,6 +66,8 @@ class Observation:
     width: int
     height: int
     result: dict[str, Any]
+    verdict: Verdict = UNGATED
+    """Whether the person the model claims in this frame is kept (see :mod:`.gate`)."""
 
 
 @dataclass
@@ -75,6 +87,8 @@ class PeopleAnalyzer(Analyzer[PP]):
     Subclasses set ``kind`` (the sidecar model) and implement :meth:`records`.  With
     ``by_shot`` the analyzer consumes the ``shots`` track and :meth:`records` gets the
     observations of one shot at a time; otherwise it gets each batch's observations at once.
+    An analyzer whose parameters have ``gate`` implements :meth:`claim`, and each observation
+    carries the gate's verdict on the person claimed, judged as its batch arrives.
     """
 
     kind: ClassVar[str]
@@ -94,7 +108,26 @@ class PeopleAnalyzer(Analyzer[PP]):
 
     def worker_config(self) -> dict[str, Any]:
         """Settings sent to the sidecar when it starts."""
-        return {}
+        # The sidecar looks for faces as evidence only where the gate will ask for it.
+        return {"gate_faces": FACE_SCORE} if self.gated else {}
+
+    @property
+    def gated(self) -> bool:
+        """Whether claimed people need evidence (parameter ``gate``)."""
+        return bool(getattr(self.params, "gate", False))
+
+    def gate_info(self) -> dict[str, str]:
+        """The gate's models, for :meth:`model_info` (none with the gate off)."""
+        if not self.gated:
+            return {}
+        return {
+            "gate": f"mediapipe {runtime.MEDIAPIPE} face detection (both) + {NANODET_ID} person"
+        }
+
+    def claim(self, result: dict[str, Any]) -> tuple[bool, list[float] | None]:
+        """Whether the sidecar's ``result`` claims a person, and the claim's box (None:
+        anywhere in the frame)."""
+        raise NotImplementedError
 
     def frame_meta(self, state: PeopleState, frame: Frame) -> dict[str, Any]:
         """Extra per-frame fields sent with the frame."""
@@ -111,6 +144,7 @@ class PeopleAnalyzer(Analyzer[PP]):
             self.params.python,
         )
         self._sidecar.start()
+        self._gate = PersonGate.load() if self.gated else None
 
     def teardown(self) -> None:
         sidecar = getattr(self, "_sidecar", None)
@@ -135,7 +169,10 @@ class PeopleAnalyzer(Analyzer[PP]):
         for item in items:
             if isinstance(item, Frame):
                 h, w = item.image.shape[:2]
-                seen = Observation(item.time, item.time + step, w, h, next(results))
+                result = next(results)
+                seen = Observation(
+                    item.time, item.time + step, w, h, result, self._judge(item.image, result)
+                )
                 if self.by_shot:
                     state.groups.add(item.time, seen)
                 else:
@@ -145,6 +182,14 @@ class PeopleAnalyzer(Analyzer[PP]):
         if not self.by_shot:
             return self.records(None, fresh) if fresh else []
         return self._release(state, final=False)
+
+    def _judge(self, image: Any, result: dict[str, Any]) -> Verdict:
+        if self._gate is None:
+            return UNGATED
+        claimed, box = self.claim(result)
+        if not claimed:
+            return NOBODY
+        return self._gate.judge(image, box, result.get("faces", []))
 
     def finish(self, state: PeopleState) -> Iterable[Record]:
         return self._release(state, final=True)

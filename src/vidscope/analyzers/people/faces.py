@@ -2,16 +2,18 @@
 
 One record per sampled frame that shows at least one face::
 
-    {"start", "end", "shot",
+    {"start", "end", "shot", "basis": "face", "confidence",
      "faces": [{"id", "box": [x1, y1, x2, y2], "score",
                 "landmarks": {name: [x, y]}, "head": {"yaw", "pitch"},
                 "gaze": {"yaw", "pitch"}, "looking_at_camera": bool,
                 "eyes_open": {"left": bool, "right": bool}, "eye_ratio": {"left", "right"},
                 "expression": {"label", "scores": {label: p}}}]}
 
-Every field after ``score`` is None when the face mesh could not be fitted (tiny or profile
-faces), ``gaze`` and ``looking_at_camera`` also while both eyes are shut (the mesh then only
-guesses the irises), ``expression`` when it is switched off.
+``confidence`` is the best face's detection score: faces are their own evidence of a person
+(``basis``, as in the gated ``pose`` and ``segmentation`` records).  Every field after ``score``
+is None when the face mesh could not be fitted (tiny or profile faces), ``gaze`` and
+``looking_at_camera`` also while both eyes are shut (the mesh then only guesses the irises),
+``expression`` when it is switched off.
 
 Coordinates are normalised to the frame (0-1).  ``left``/``right`` are the person's own (the
 person's left eye is usually on the image's right).  Angles are degrees: yaw > 0 turns toward
@@ -253,7 +255,7 @@ class FacesAnalyzer(PeopleAnalyzer[FacesParams]):
     """Faces per sampled frame, with mesh landmarks, gaze, eyes and expression."""
 
     name = "faces"
-    version = "1"
+    version = "2"
     description = "faces: boxes, landmarks, gaze, eyes open, expression; ids within a shot"
     kind = "faces"
     resources = Resources(cpus=1.0, batch_size=8)
@@ -294,6 +296,8 @@ class FacesAnalyzer(PeopleAnalyzer[FacesParams]):
                     "start": round(o.start, 3),
                     "end": round(o.end, 3),
                     "shot": None if shot is None else shot["index"],
+                    "basis": "face",
+                    "confidence": max(f["score"] for f in faces),
                     "faces": sorted(faces, key=lambda f: f["id"]),
                 }
             )

@@ -121,20 +121,61 @@ def _pixels(box: list[float], w: int, h: int, scale: float) -> tuple[int, int, i
 # ----------------------------------------------------------------------------------- models
 
 
+class FaceDetector:
+    """BlazeFace short range (``short``), full range (``full``) or both merged (``both``):
+    ``(score, box)`` per face, best first, boxes normalised and clipped to the frame."""
+
+    def __init__(self, ranges: str, min_score: float, max_faces: int) -> None:
+        from mediapipe.python.solutions import face_detection
+
+        self.min_score = min_score
+        self.max_faces = max_faces
+        self.detectors = [
+            face_detection.FaceDetection(model_selection=r, min_detection_confidence=min_score)
+            for r in {"short": [0], "full": [1], "both": [0, 1]}[ranges]
+        ]
+
+    def __call__(self, image: Any) -> list[Detection]:
+        found: list[Detection] = []
+        for detector in self.detectors:
+            for d in detector.process(image).detections or []:
+                b = d.location_data.relative_bounding_box
+                box = [b.xmin, b.ymin, b.xmin + b.width, b.ymin + b.height]
+                # MediaPipe returns some detections scored below its own threshold.
+                if d.score[0] >= self.min_score:
+                    found.append((float(d.score[0]), [min(1.0, max(0.0, v)) for v in box]))
+        kept = _suppress(found, self.max_faces)
+        return [(s, b) for s, b in kept if b[2] > b[0] and b[3] > b[1]]
+
+
+class Evidence:
+    """Faces found in a frame where a body model claims a person: the host admits the claim
+    only with evidence (see :mod:`vidscope.analyzers.people.gate`).  Off without
+    ``gate_faces`` in the config."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        score = config.get("gate_faces")
+        self.faces = None if score is None else FaceDetector("both", float(score), 8)
+
+    def add(self, image: Any, result: dict[str, Any], claimed: bool) -> dict[str, Any]:
+        """``result`` with the ``faces`` evidence when a person is ``claimed``."""
+        if self.faces is not None and claimed:
+            result["faces"] = [{"score": s, "box": b} for s, b in self.faces(image)]
+        return result
+
+
 class Faces:
     """Face boxes (short- and/or full-range detector), mesh landmarks with irises on a crop
     around each face, and FER's 7-class expression scores."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        from mediapipe.python.solutions import face_detection, face_mesh
+        from mediapipe.python.solutions import face_mesh
 
-        ranges = {"short": [0], "full": [1], "both": [0, 1]}[config.get("detector", "both")]
-        self.min_score = float(config.get("min_score", 0.5))
-        self.detectors = [
-            face_detection.FaceDetection(model_selection=r, min_detection_confidence=self.min_score)
-            for r in ranges
-        ]
-        self.max_faces = int(config.get("max_faces", 8))
+        self.detect = FaceDetector(
+            config.get("detector", "both"),
+            float(config.get("min_score", 0.5)),
+            int(config.get("max_faces", 8)),
+        )
         self.points: list[int] = list(config.get("landmarks", []))
         # Static mode: every crop is a new image, so no tracking state leaks between faces,
         # shots or inputs.
@@ -146,19 +187,9 @@ class Faces:
         self.expression = Expression() if config.get("expression", True) else None
 
     def __call__(self, image: Any, meta: dict[str, Any]) -> dict[str, Any]:
-        found: list[Detection] = []
-        for detector in self.detectors:
-            for d in detector.process(image).detections or []:
-                b = d.location_data.relative_bounding_box
-                box = [b.xmin, b.ymin, b.xmin + b.width, b.ymin + b.height]
-                # MediaPipe returns some detections scored below its own threshold.
-                if d.score[0] >= self.min_score:
-                    found.append((float(d.score[0]), [min(1.0, max(0.0, v)) for v in box]))
         faces = []
         grey = None
-        for score, box in _suppress(found, self.max_faces):
-            if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
-                continue
+        for score, box in self.detect(image):
             face: dict[str, Any] = {"box": box, "score": score}
             if self.mesh is not None:
                 face["landmarks"] = self._landmarks(image, box)
@@ -248,13 +279,15 @@ class Pose:
             model_complexity=1,
             min_detection_confidence=float(config.get("min_score", 0.5)),
         )
+        self.evidence = Evidence(config)
 
     def __call__(self, image: Any, meta: dict[str, Any]) -> dict[str, Any]:
         result = self.model.process(image)
         if not result.pose_landmarks:
             return {"people": []}
         lm = result.pose_landmarks.landmark
-        return {"people": [{"landmarks": [[p.x, p.y, p.z, p.visibility] for p in lm]}]}
+        people = [{"landmarks": [[p.x, p.y, p.z, p.visibility] for p in lm]}]
+        return self.evidence.add(image, {"people": people}, True)
 
 
 class Segmentation:
@@ -267,6 +300,7 @@ class Segmentation:
             model_selection=int(config.get("model", 0))
         )
         self.threshold = float(config.get("threshold", 0.5))
+        self.evidence = Evidence(config)
 
     def __call__(self, image: Any, meta: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -285,7 +319,7 @@ class Segmentation:
             if not cv2.imwrite(meta["mask"], np.clip(mask * 255 + 0.5, 0, 255).astype(np.uint8)):
                 raise OSError(f"cannot write {meta['mask']}")
             result["mask"] = meta["mask"]
-        return result
+        return self.evidence.add(image, result, box is not None)
 
 
 Model = Callable[[Any, dict[str, Any]], dict[str, Any]]
