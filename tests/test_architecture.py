@@ -11,7 +11,8 @@ never from a package beside it on the same floor:
 - ``media``: probing, decoding and fetching media files, given explicit arguments;
 - ``config``: the settings, which name media's download limits; nothing in media reads them;
 - ``timeline``: result bundles on disk, written and read back, and their exports;
-- ``models``: model files and runtimes (Whisper, detectors, vision-language backends);
+- ``models``, ``search``: model files and runtimes (Whisper, detectors, vision-language
+  backends); the search index of many bundles, which reads bundles and settings only;
 - ``analyzers``: the analyzers, their registry and their parameters in the settings;
 - ``engine``: plans and runs analyzers over inputs into bundles;
 - ``api``: ``vidscope.analyze``;
@@ -36,7 +37,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("media",),
     ("config",),
     ("timeline",),
-    ("models",),
+    ("models", "search"),
     ("analyzers",),
     ("engine",),
     ("api",),

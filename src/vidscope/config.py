@@ -34,6 +34,32 @@ def _default_cache() -> Path:
     return Path(base) / "vidscope"
 
 
+DATA_DIR_ENV = "VIDSCOPE_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$VIDSCOPE_DATA_DIR``, else ``$XDG_DATA_HOME/vidscope`` (``~/.local/share/vidscope``):
+    the server's jobs, and the search index unless ``search.index`` names another file."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vidscope"
+
+
+class SearchSettings(BaseModel):
+    """Where the search index of analysed bundles lives (``vidscope index``, ``search``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: Path | None = Field(
+        default=None,
+        description="the search index file; when set, analyze adds every bundle it writes to "
+        "it; unset: index and search use search.sqlite3 in the data directory and analyze "
+        "adds nothing (operator-only on the server)",
+    )
+
+
 class RaySettings(BaseModel):
     """How the Ray executor uses a cluster (``executor = "ray"``)."""
 
@@ -155,6 +181,9 @@ class Settings(BaseModel):
         default_factory=dict,
         description="vision-language backend shared by captions, shot_captions and summary "
         "(model, endpoint, ...); analyzer.<name>.* overrides it for one analyzer",
+    )
+    search: SearchSettings = Field(
+        default_factory=SearchSettings, description="the search index of analysed bundles"
     )
 
     @field_validator("device")

@@ -15,6 +15,7 @@ from vidscope.cli.analyze import analyze
 from vidscope.cli.console import err
 from vidscope.cli.export import export, report
 from vidscope.cli.inspect import config, list_analyzers, show
+from vidscope.cli.search import index, search
 from vidscope.cli.serve import keys_app, metrics, serve
 from vidscope.cli.setup import setup_app
 
@@ -31,6 +32,8 @@ app.command()(show)
 app.command()(report)
 app.command()(export)
 app.command()(config)
+app.command()(index)
+app.command()(search)
 app.add_typer(setup_app, name="setup")
 app.command()(serve)
 app.command()(metrics)

@@ -7,16 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA_DIR_ENV = "VIDSCOPE_DATA_DIR"
-
-
-def default_data_dir() -> Path:
-    """``$VIDSCOPE_DATA_DIR``, else ``$XDG_DATA_HOME/vidscope`` (``~/.local/share/vidscope``)."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "vidscope"
+# The data directory's default is also the search index's: one definition, in the settings.
+from vidscope.config import DATA_DIR_ENV as DATA_DIR_ENV
+from vidscope.config import default_data_dir as default_data_dir
 
 
 @dataclass(frozen=True)

@@ -420,6 +420,14 @@
     }
   });
   window.__vidscope = { seek, now: () => player.now(), search, zoom: (z) => setZoom(z, T0, LAB) };
+  // report.html#t=12.5 opens at 12.5 s (what `vidscope search` links to), and so does a
+  // later change of the fragment.
+  function seekToFragment() {
+    const m = /^#t=([0-9]+(?:\.[0-9]*)?)$/.exec(location.hash);
+    if (m) seek(Math.min(T0 + DUR, Math.max(T0, +m[1])));
+  }
+  window.addEventListener("hashchange", seekToFragment);
+  seekToFragment();
   void inner.offsetWidth; // layout done: the timeline is on screen
   window.__vidscopeReady = performance.now();
 })();

@@ -1,0 +1,287 @@
+"""Answering a query: ranked moments of the indexed bundles.
+
+A one-clause query is one FTS5 lookup, ranked by BM25 and paged in SQL.  A query with
+``AND`` looks each clause up (the later ones only in bundles the earlier ones found), then
+keeps the moments where every clause holds in the same shot, or, given ``within``, in spans
+at most that many seconds apart.  A transcript hit is narrowed from its segment to the words
+that matched, so that a phrase is found at the time it is said.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from vidscope.errors import UsageError
+from vidscope.search.query import FAMILIES, Clause, Query
+from vidscope.search.rows import TEXT
+from vidscope.search.text import find_phrase, highlight, tokens
+
+MAX_CLAUSE_ROWS = 100_000
+"""Rows one clause of an ``AND`` query may bring back before the join: a bound on memory."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One moment: where (``bundle``, ``start``, ``end``, ``shot``), which ``track`` said
+    what (``text``, ``snippet`` with the matched words in ``[...]``), and how well
+    (``score``, higher is better)."""
+
+    bundle: str
+    start: float
+    end: float
+    track: str
+    text: str
+    score: float
+    shot: int | None
+    snippet: str
+    bid: int = field(default=0, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle,
+            "start": self.start,
+            "end": self.end,
+            "track": self.track,
+            "text": self.text,
+            "score": self.score,
+            "shot": self.shot,
+            "snippet": self.snippet,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of hits, best first, and whether more follow."""
+
+    hits: list[Hit]
+    more: bool
+
+
+def search(
+    db: sqlite3.Connection,
+    query: Query,
+    *,
+    within: float | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    owner: str | None = None,
+    bundles: Iterable[str] | None = None,
+) -> Page:
+    """The hits of ``query`` ranked ``offset`` to ``offset + limit``, among the bundles of
+    ``owner`` (every bundle when None) and, when given, only the bundle keys ``bundles``."""
+    bids = None if bundles is None else _bids(db, bundles)
+    _check_tracks(db, query)
+    if len(query.clauses) == 1:
+        hits = _lookup(db, query.clauses[0], owner, bids, limit + 1, offset)
+        return Page(hits[:limit], len(hits) > limit)
+    found: list[list[Hit]] = []
+    for clause in query.clauses:
+        hits = _lookup(db, clause, owner, bids, MAX_CLAUSE_ROWS, 0)
+        found.append(hits)
+        bids = {h.bid for h in hits}
+    joined = _join(db, found, within)
+    return Page(joined[offset : offset + limit], len(joined) > offset + limit)
+
+
+def _bids(db: sqlite3.Connection, keys: Iterable[str]) -> set[int]:
+    wanted = list(keys)
+    rows = db.execute(
+        "SELECT bid FROM bundles WHERE key IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(wanted).decode(),),
+    )
+    return {row["bid"] for row in rows}
+
+
+def _check_tracks(db: sqlite3.Connection, query: Query) -> None:
+    """A ``name:`` that is no family and no track in the index is a typo, said as such."""
+    named = {t for c in query.clauses for t in c.tracks or () if t not in FAMILIES}
+    if not named:
+        return
+    present = {row[0] for row in db.execute("SELECT DISTINCT track FROM moments")}
+    unknown = sorted(named - present)
+    if unknown:
+        known = ", ".join(sorted(set(FAMILIES) | present | {"speaker"}))
+        raise UsageError(f"no track {unknown[0]!r} in the index (tracks: {known})")
+
+
+def _lookup(
+    db: sqlite3.Connection,
+    clause: Clause,
+    owner: str | None,
+    bids: set[int] | None,
+    limit: int,
+    offset: int,
+) -> list[Hit]:
+    match = clause.match()
+    where, args = [], []
+    if match is not None:
+        where.append("fts MATCH ?")
+        args.append(match)
+    if clause.tracks is None:
+        where.append("m.kind = ?")
+        args.append(TEXT)
+    else:
+        where.append("m.track IN (SELECT value FROM json_each(?))")
+        args.append(orjson.dumps(clause.tracks).decode())
+    if clause.speaker is not None:
+        where.append("m.speaker = ? COLLATE NOCASE")
+        args.append(clause.speaker)
+    if owner is not None:
+        where.append("b.owner = ?")
+        args.append(owner)
+    if bids is not None:
+        where.append("m.bid IN (SELECT value FROM json_each(?))")
+        args.append(orjson.dumps(sorted(bids)).decode())
+    source = "fts JOIN moments m ON m.id = fts.rowid" if match is not None else "moments m"
+    rank = "fts.rank" if match is not None else "0.0"
+    order = "rank, m.bid, m.start" if match is not None else "m.bid, m.start"
+    sql = (
+        f"SELECT m.bid, b.key, m.track, m.start, m.end, m.shot, m.text, m.words, {rank} AS rank"
+        f" FROM {source} JOIN bundles b ON b.bid = m.bid WHERE {' AND '.join(where)}"
+        f" ORDER BY {order} LIMIT ? OFFSET ?"
+    )
+    try:
+        rows = db.execute(sql, (*args, limit, offset)).fetchall()
+    except sqlite3.OperationalError as exc:
+        raise UsageError(f"cannot search for that ({exc})") from None
+    return [_hit(row, clause) for row in rows]
+
+
+def _hit(row: sqlite3.Row, clause: Clause) -> Hit:
+    terms = [(t.words, t.prefix) for t in clause.terms]
+    start, end = row["start"], row["end"]
+    if row["words"] and terms:
+        start, end = _narrow(orjson.loads(row["words"]), terms, start, end)
+    return Hit(
+        bundle=row["key"],
+        start=round(start, 3),
+        end=round(end, 3),
+        track=row["track"],
+        text=row["text"],
+        score=round(-row["rank"], 4) if row["rank"] else 1.0,
+        shot=row["shot"],
+        snippet=highlight(row["text"], terms),
+        bid=row["bid"],
+    )
+
+
+def _narrow(
+    words: list[list[Any]],
+    terms: Sequence[tuple[Sequence[str], bool]],
+    start: float,
+    end: float,
+) -> tuple[float, float]:
+    """The span of the words of a segment that match ``terms`` (the segment's own span when
+    none does: its words may be tokenized differently from its text)."""
+    stream: list[str] = []
+    owner_of: list[int] = []
+    for k, (word, _, _) in enumerate(words):
+        for token in tokens(word):
+            stream.append(token)
+            owner_of.append(k)
+    hit: set[int] = set()
+    for phrase, prefix in terms:
+        for i, j in find_phrase(stream, phrase, prefix):
+            hit.update(owner_of[i:j])
+    if not hit:
+        return start, end
+    return min(words[k][1] for k in hit), max(words[k][2] for k in hit)
+
+
+def _join(db: sqlite3.Connection, found: list[list[Hit]], within: float | None) -> list[Hit]:
+    """Moments where a hit of every clause falls in the same shot (or within ``within``
+    seconds of the first clause's hit), best first."""
+    by_bundle: dict[int, list[list[Hit]]] = defaultdict(lambda: [[] for _ in found])
+    for n, hits in enumerate(found):
+        for h in hits:
+            by_bundle[h.bid][n].append(h)
+    out: list[Hit] = []
+    for bid, groups in by_bundle.items():
+        if not all(groups):
+            continue
+        shots = [] if within is not None else _shots(db, bid)
+        if shots:
+            out += _same_shot(groups, shots)
+        else:
+            out += _near(groups, within or 0.0)
+    out.sort(key=lambda h: (-h.score, h.bundle, h.start))
+    return out
+
+
+def _shots(db: sqlite3.Connection, bid: int) -> list[tuple[int, float, float]]:
+    rows = db.execute("SELECT shot, start, end FROM shots WHERE bid = ? ORDER BY start", (bid,))
+    return [(r["shot"], r["start"], r["end"]) for r in rows]
+
+
+def _overlapped(hit: Hit, shots: list[tuple[int, float, float]], starts: list[float]) -> set[int]:
+    """The shots ``hit`` overlaps (an instant: the one it falls in)."""
+    first = max(0, bisect.bisect_right(starts, hit.start) - 1)
+    out = set()
+    for shot, lo, hi in shots[first:]:
+        if lo > hit.end or (lo == hit.end and hit.end > hit.start):
+            break
+        if hi > hit.start or (hi == hit.start == hit.end):
+            out.add(shot)
+    return out
+
+
+def _anchor(groups: list[list[Hit]]) -> int:
+    """The clause a joined moment is placed at: the one with the fewest hits, the most
+    specific (a word said, rather than a person on screen for the whole shot)."""
+    return min(range(len(groups)), key=lambda n: len(groups[n]))
+
+
+def _same_shot(groups: list[list[Hit]], shots: list[tuple[int, float, float]]) -> list[Hit]:
+    starts = [s[1] for s in shots]
+    spans = {shot: (lo, hi) for shot, lo, hi in shots}
+    best: list[dict[int, Hit]] = []
+    for hits in groups:
+        per_shot: dict[int, Hit] = {}
+        for h in hits:
+            for shot in _overlapped(h, shots, starts):
+                if shot not in per_shot or h.score > per_shot[shot].score:
+                    per_shot[shot] = h
+        best.append(per_shot)
+    anchor = _anchor(groups)
+    out = []
+    for shot in sorted(set(best[0]).intersection(*best[1:])):
+        lo, hi = spans[shot]
+        parts = [b[shot] for b in best]
+        start = min(max(lo, parts[anchor].start), hi)
+        out.append(_combined(parts, start, max(start, min(hi, parts[anchor].end)), shot))
+    return out
+
+
+def _near(groups: list[list[Hit]], within: float) -> list[Hit]:
+    first = _anchor(groups)
+    out = []
+    for anchor in groups[first]:
+        parts = []
+        for hits in groups:
+            close = [h for h in hits if max(h.start - anchor.end, anchor.start - h.end) <= within]
+            if not close:
+                break
+            parts.append(anchor if hits is groups[first] else max(close, key=lambda h: h.score))
+        else:
+            out.append(_combined(parts, anchor.start, anchor.end, anchor.shot))
+    return out
+
+
+def _combined(parts: list[Hit], start: float, end: float, shot: int | None) -> Hit:
+    return replace(
+        parts[0],
+        start=round(start, 3),
+        end=round(end, 3),
+        track="+".join(dict.fromkeys(p.track for p in parts)),
+        text=" + ".join(p.text for p in parts),
+        score=round(sum(p.score for p in parts), 4),
+        shot=shot,
+        snippet=" + ".join(p.snippet for p in parts),
+    )
