@@ -6,13 +6,16 @@ With random weights the model writes random text.  ``answer=...`` instead sets t
 that greedy decoding answers exactly that text to any prompt: every decoder layer's output
 projections are zeroed (each layer passes its input through), so the last position's hidden
 state is the embedding of the last prompt token; the embeddings and the output head then make
-a two-step chain, any token -> the answer (one added token) -> end of turn.  The real
+a two-step chain, any token -> the answer (one added token) -> end of turn.  The tokenizer
+carries the Qwen-VL chat template, which the backend renders prompts with.  The real
 loading, prompt, vision and generate path still runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from tiny_vlms import CHATML
 
 SPECIAL = [
     "<|endoftext|>",
@@ -57,6 +60,7 @@ def build_tiny_vlm(path: Path, *, answer: str | None = None, seed: int = 0) -> P
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>"
     )
+    tokenizer.chat_template = CHATML
     if answer is not None:
         tokenizer.add_tokens([answer])
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL}

@@ -171,12 +171,11 @@ class CaptionsAnalyzer(VlmAnalyzer[CaptionsParams]):
         state.collecting = new
 
     def _prompt(self, state: _State, second: _Second) -> VlmRequest:
-        p = self.params
         lo, hi = second_span(state.media, second.index)
         speech = spoken(state.context.within("transcript", lo, hi), lo, hi)
         text = on_screen(state.context.within("ocr", lo, hi))
         images = second.images
-        if len(images) > p.max_images:
+        if len(images) > self.images_per_prompt():
             images = [side_by_side(images)]
         return VlmRequest.ask(caption_prompt(len(second.images), speech, text), images)
 

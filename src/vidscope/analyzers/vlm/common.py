@@ -105,6 +105,12 @@ class VlmAnalyzer(Analyzer[VP]):
             release(self.backend_config)
             self.backend = None
 
+    def images_per_prompt(self) -> int:
+        """Most images one prompt may hold: the ``max_images`` setting, or fewer where the
+        model's family was trained on fewer (more frames are stitched side by side)."""
+        family = self.backend.max_images if self.backend is not None else None
+        return min(self.params.max_images, family or self.params.max_images)
+
     def model_stats(self) -> dict[str, Any]:
         return {} if self.backend is None else self.backend.stats()
 

@@ -4,7 +4,8 @@ next to the same qualities measured by the other tracks, and a fusion of the two
 **Frames.**  Frames are sampled at ``fps`` and held until the shot list closes the shot they
 belong to; then ``frames`` of them, evenly spaced over the shot, go to the model as separate
 images, or stitched side by side into one image when the model takes fewer than that
-(``max_images``).  A shot the shot list has not closed yet may be long, so past
+(``max_images``, or the model family's own limit: one image for LLaVA 1.5/1.6, InstructBLIP
+and PaliGemma).  A shot the shot list has not closed yet may be long, so past
 ``max_buffered`` frames every other held frame is dropped (the spacing doubles, the shot is
 still covered end to end).
 
@@ -213,7 +214,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer[ShotCaptionsParams]):
         if not chosen:
             return _Asked(shot, times, None, error="no frame was sampled in this shot")
         images = [im for _, im in chosen]
-        stitched = len(images) > p.max_images
+        stitched = len(images) > self.images_per_prompt()
         if stitched:
             images = [side_by_side(images)]
         prompt = shot_prompt(len(chosen), stitched, hi - lo)

@@ -1,7 +1,7 @@
 """The vision-language backend interface and its settings.
 
-Two backends implement :class:`VlmBackend`: :mod:`~vidscope.models.vlm.hf` runs a
-Qwen2-VL-style model in-process with ``transformers``; :mod:`~vidscope.models.vlm.openai`
+Two backends implement :class:`VlmBackend`: :mod:`~vidscope.models.vlm.hf` runs any
+image-text-to-text model family in-process with ``transformers``; :mod:`~vidscope.models.vlm.openai`
 calls an OpenAI-compatible chat-completions server (vLLM, SGLang, Ollama, llama.cpp).  The
 settings choose: an ``endpoint`` selects the HTTP backend, otherwise ``model`` is loaded.
 
@@ -61,6 +61,11 @@ class BackendParams(BaseModel):
     timeout: float = Field(120.0, gt=0, description="seconds per HTTP request")
     retries: int = Field(2, ge=0, description="HTTP retries after a 5xx, 429 or network error")
     download: bool = Field(True, description="allow a hub id to be downloaded")
+    trust_remote_code: bool = Field(
+        False,
+        description="run code shipped with an in-process model (families transformers "
+        "lacks, e.g. Phi-3.5-Vision); it runs with this process's rights",
+    )
 
     def backend_config(self, run_device: str) -> BackendConfig:
         """The load-time configuration, with the device resolved."""
@@ -75,6 +80,7 @@ class BackendParams(BaseModel):
             timeout=self.timeout,
             retries=self.retries,
             download=self.download,
+            trust_remote_code=self.trust_remote_code,
         )
 
 
@@ -92,6 +98,7 @@ class BackendConfig:
     timeout: float = 120.0
     retries: int = 2
     download: bool = True
+    trust_remote_code: bool = False
 
     @property
     def kind(self) -> Literal["openai", "transformers"] | None:
@@ -108,7 +115,7 @@ class BackendConfig:
             )  # fmt: skip
         return (
             "transformers", self.model, self.dtype, self.device, self.attn_implementation,
-            self.max_pixels, self.download,
+            self.max_pixels, self.download, self.trust_remote_code,
         )  # fmt: skip
 
 
@@ -149,6 +156,9 @@ class VlmBackend(ABC):
     config: BackendConfig
     fallbacks: list[str] = field(default_factory=list)
     """Each time the backend had to lower its batch size (out of memory), and why."""
+    max_images: int | None = None
+    """Most images the model takes in one prompt (None: as many as the settings allow);
+    callers stitch more frames than that side by side."""
 
     @property
     @abstractmethod

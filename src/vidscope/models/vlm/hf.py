@@ -1,17 +1,17 @@
-"""In-process backend: a Qwen2-VL-style model (Qwen2-VL, Qwen2.5-VL and models with the same
-processor API) run with ``transformers``.
+"""In-process backend: any image-text-to-text model ``transformers`` runs without remote code
+(Qwen2/2.5/3-VL, LLaVA 1.5 and 1.6, InstructBLIP, Idefics3/SmolVLM, Gemma 3, PaliGemma and
+others; see :mod:`~vidscope.models.vlm.hf_load` for loading and the family traits).
 
-**Prompt building without the processor.**  ``Qwen2VLProcessor`` needs torchvision for its
-video half, and torchvision is often not installed (or has no build for the platform).  The
-image processor alone does not need it (transformers picks its PIL/NumPy backend then), so
-vidscope renders the ChatML prompt itself and expands each image token to the number of
-visual tokens the image processor reports (``grid_t * grid_h * grid_w / merge_size**2``),
-exactly as the processor would.
+**Prompts.**  Each request becomes a chat conversation (the images, then the text, in the
+first user turn) rendered by the model's own chat template; the model's processor expands
+the image placeholders and prepares the pixels, so every family is prompted as it was
+trained.  Families without a chat template get the bare prompt, as their processor expects.
 
-**Throughput.**  Many prompts go into one ``generate`` call, left-padded (the model's rotary
-positions follow the attention mask), with the KV cache on and greedy decoding; in float32
-batched and one-by-one runs give the same text (lower precisions may round a near tie the
-other way).  ``max_pixels`` bounds each image's visual tokens, so memory per batch is
+**Throughput.**  Many prompts go into one ``generate`` call, left-padded (positions follow the
+attention mask), with the KV cache on and greedy decoding; in float32 batched and one-by-one
+runs give the same text (lower precisions may round a near tie the other way).  Prompts
+with different numbers of images go in separate calls, since not every processor accepts a
+ragged batch.  ``max_pixels`` bounds each image's visual tokens, so memory per batch is
 predictable; the model is loaded once and stays resident.  Calls made at the same time (the
 caption analyzers of a run, or every video a Ray actor serves) are merged into shared batches
 (:mod:`vidscope.models.coalesce`), requests with different token budgets included.
@@ -26,40 +26,32 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from vidscope.errors import ModelError
 from vidscope.models.coalesce import Coalescer
-from vidscope.models.vlm.base import (
-    HOW_TO_CONFIGURE,
-    BackendConfig,
-    VlmBackend,
-    VlmRequest,
-    VlmResult,
+from vidscope.models.vlm.base import BackendConfig, VlmBackend, VlmRequest, VlmResult
+from vidscope.models.vlm.hf_load import (
+    brief,
+    family_of,
+    load_config,
+    load_model,
+    load_processor,
+    model_source,
 )
+from vidscope.models.vlm.images import fit_pixels
 
 log = logging.getLogger("vidscope.vlm")
 
-SYSTEM = "You are a helpful assistant."
-"""The system turn Qwen-VL chat templates add when a conversation has none."""
+__all__ = ["TransformersBackend", "model_source"]
 
+END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<end_of_utterance>", "<|eot_id|>", "<|end|>")
+"""Chat templates' end-of-turn tokens: greedy decoding stops there as at end of text."""
 
-def model_source(config: BackendConfig) -> tuple[str, bool]:
-    """What ``from_pretrained`` loads and whether it may only look at local files."""
-    assert config.model is not None
-    path = Path(config.model).expanduser()
-    if path.is_dir():
-        return str(path), True
-    if path.exists():
-        raise ModelError(f"{path} is a file; give the model's folder (Hugging Face layout)")
-    if path.is_absolute() or config.model.startswith((".", "~")):
-        raise ModelError(f"model folder {path} does not exist")
-    return config.model, not config.download
-
-
-def _brief(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+BLANK = np.zeros((64, 64, 3), np.uint8)
+"""The image a text-only prompt shows a family that cannot generate without one."""
 
 
 class TransformersBackend(VlmBackend):
@@ -68,12 +60,6 @@ class TransformersBackend(VlmBackend):
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config)
         import torch
-        from transformers import (
-            AutoConfig,
-            AutoImageProcessor,
-            AutoModelForImageTextToText,
-            AutoTokenizer,
-        )
         from transformers.utils import logging as hf_logging
 
         self._torch = torch
@@ -85,37 +71,29 @@ class TransformersBackend(VlmBackend):
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ModelError(f"device {config.device!r} asked for, but PyTorch sees no CUDA GPU")
         self.dtype = self._dtype(config.dtype)
-        options: dict[str, Any] = {"local_files_only": local}
-        try:
-            model_config = AutoConfig.from_pretrained(source, **options)
-        except (OSError, ValueError) as exc:
-            where = "" if local else " (not a local folder, and not downloadable here)"
-            raise ModelError(
-                f"cannot load vision-language model {config.model!r}{where}: {_brief(exc)}; "
-                + HOW_TO_CONFIGURE
-            ) from None
-        self._check_config(model_config)
+        options: dict[str, Any] = {
+            "local_files_only": local,
+            "trust_remote_code": config.trust_remote_code,
+        }
+        model_config = load_config(config, source, options)
+        self.family = family_of(config, model_config)
+        self.max_images = self.family.images
         restore_bar = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # vidscope reports its own progress
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source, padding_side="left", **options)
-            self.image_processor = AutoImageProcessor.from_pretrained(
-                source, max_pixels=config.max_pixels, **options
-            )
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                source,
-                dtype=self.dtype,
-                attn_implementation=config.attn_implementation,
-                **options,
-            )
-        except (OSError, ValueError, ImportError) as exc:
-            raise ModelError(f"cannot load {config.model!r}: {_brief(exc)}") from None
+            self.processor = load_processor(config, source, model_config.model_type, options)
+            self.model = load_model(config, source, self.dtype, options)
         finally:
             if restore_bar:
                 hf_logging.enable_progress_bar()
+        self.tokenizer = self.processor.tokenizer
+        self.template = self._template()
+        if self.family.pixel_area:
+            self.processor.image_processor.size.longest_edge = config.max_pixels
         self.model.to(self.device).eval()
-        self._tokens = self._special_tokens(model_config)
-        self._merge = int(self.image_processor.merge_size) ** 2
+        text_config = getattr(model_config, "text_config", model_config)
+        # An encoder-decoder language model (InstructBLIP with Flan-T5) returns only new tokens.
+        self._echoes_prompt = not getattr(text_config, "is_encoder_decoder", False)
         self.generation_config = self._generation_config()
 
     @property
@@ -131,45 +109,28 @@ class TransformersBackend(VlmBackend):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return getattr(torch, name)
 
-    def _check_config(self, model_config: Any) -> None:
-        kind = getattr(model_config, "model_type", "unknown")
-        if getattr(model_config, "vision_config", None) is None:
+    def _template(self) -> str | None:
+        """The chat template prompts are rendered with (None: bare prompts)."""
+        if not self.family.chat_template:
+            return None
+        template = getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
+        if not template:
             raise ModelError(
-                f"{self.config.model!r} is not a vision-language model (its config is a "
-                f"{kind!r} model with no vision part); " + HOW_TO_CONFIGURE
+                f"{self.config.model!r} has no chat template (chat_template.jinja or the "
+                "tokenizer's chat_template), so vidscope cannot tell how to prompt it"
             )
-        if getattr(model_config, "image_token_id", None) is None:
-            raise ModelError(
-                f"{self.config.model!r} ({kind}) does not use the Qwen2-VL image-token prompt "
-                "format this backend builds; serve it with vLLM or SGLang and use --vlm-endpoint"
-            )
-
-    def _special_tokens(self, model_config: Any) -> dict[str, str]:
-        """The token strings of the prompt format, checked against the tokenizer."""
-        ids = {
-            "image": model_config.image_token_id,
-            "vision_start": getattr(model_config, "vision_start_token_id", None),
-            "vision_end": getattr(model_config, "vision_end_token_id", None),
-        }
-        tokens = {
-            k: self.tokenizer.convert_ids_to_tokens(v) for k, v in ids.items() if v is not None
-        }
-        for chat in ("<|im_start|>", "<|im_end|>"):
-            if self.tokenizer.convert_tokens_to_ids(chat) in (None, self.tokenizer.unk_token_id):
-                raise ModelError(
-                    f"{self.config.model!r}: its tokenizer has no {chat} token (not a ChatML model)"
-                )
-        if len(tokens) < 3:
-            raise ModelError(f"{self.config.model!r}: its config names no vision start/end tokens")
-        return tokens
+        return template
 
     def _generation_config(self) -> Any:
-        """Greedy decoding with the cache on, stopping at the end of the assistant turn."""
+        """Greedy decoding with the cache on, stopping at the end of the answer's turn."""
         gen = copy.deepcopy(self.model.generation_config)
         eos = gen.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos or [])
-        end_turn = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        gen.eos_token_id = [*eos, end_turn] if end_turn not in eos else eos
+        stops = [eos] if isinstance(eos, int) else list(eos or [])
+        known = set(self.tokenizer.get_vocab())
+        for token in (self.tokenizer.eos_token, *END_OF_TURN):
+            if token in known:
+                stops.append(self.tokenizer.convert_tokens_to_ids(token))
+        gen.eos_token_id = list(dict.fromkeys(stops))
         gen.pad_token_id = self.tokenizer.pad_token_id
         if gen.pad_token_id is None:
             gen.pad_token_id = gen.eos_token_id[0]
@@ -178,45 +139,62 @@ class TransformersBackend(VlmBackend):
         gen.temperature = gen.top_p = gen.top_k = None
         return gen
 
-    def _render(self, request: VlmRequest, image_tokens: Sequence[int]) -> str:
-        """The ChatML text of ``request`` with each image expanded to its visual tokens."""
-        t = self._tokens
-        vision = "".join(
-            f"{t['vision_start']}{t['image'] * n}{t['vision_end']}" for n in image_tokens
-        )
-        parts = [f"<|im_start|>system\n{SYSTEM}<|im_end|>\n"]
-        for i, turn in enumerate(request.turns):
-            role, prefix = ("user", vision if i == 0 else "") if i % 2 == 0 else ("assistant", "")
-            parts.append(f"<|im_start|>{role}\n{prefix}{turn}<|im_end|>\n")
-        parts.append("<|im_start|>assistant\n")
-        return "".join(parts)
-
-    def _inputs(self, requests: Sequence[VlmRequest]) -> dict[str, Any]:
-        """Model inputs of one batch: left-padded token ids and every image's patches."""
+    def _images(self, request: VlmRequest) -> list[Any]:
         from PIL import Image
 
-        images = [Image.fromarray(im) for r in requests for im in r.images]
-        extra: dict[str, Any] = {}
-        counts: list[int] = []
-        if images:
-            features = self.image_processor(images=images, return_tensors="pt")
-            grid = features["image_grid_thw"]
-            counts = (grid.prod(-1) // self._merge).tolist()
-            extra = {
-                "pixel_values": features["pixel_values"].to(self.device, self.dtype),
-                "image_grid_thw": grid.to(self.device),
-            }
-        texts, at = [], 0
-        for r in requests:
-            texts.append(self._render(r, counts[at : at + len(r.images)]))
-            at += len(r.images)
-        encoded = self.tokenizer(
-            texts, return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(self.device)
-        return {**encoded, **extra}
+        images = list(request.images) or ([BLANK] if self.family.needs_image else [])
+        if not self.family.pixel_area:
+            images = [fit_pixels(im, self.config.max_pixels) for im in images]
+        return [Image.fromarray(im) for im in images]
+
+    def _text(self, request: VlmRequest, images: int) -> str:
+        """The prompt of ``request`` as the model was trained to read it."""
+        if self.template is None:
+            return "\n".join(request.turns)
+        conversation = []
+        for i, turn in enumerate(request.turns):
+            content: list[dict[str, Any]] = [{"type": "text", "text": turn}]
+            if i == 0:
+                content = [{"type": "image"} for _ in range(images)] + content
+            conversation.append({"role": "user" if i % 2 == 0 else "assistant", "content": content})
+        return str(
+            self.processor.apply_chat_template(
+                conversation,
+                chat_template=self.template,
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+        )
+
+    def _inputs(self, requests: Sequence[VlmRequest]) -> dict[str, Any]:
+        """Model inputs of one batch (every request with the same number of images)."""
+        images = [self._images(r) for r in requests]
+        texts = [self._text(r, len(ims)) for r, ims in zip(requests, images, strict=True)]
+        options: dict[str, Any] = {"padding": True, "return_tensors": "pt"}
+        if self.template is not None:
+            options["add_special_tokens"] = False  # the template wrote them
+        if images[0]:
+            options["images"] = images
+        batch = self.processor(text=texts, **options)
+        return {
+            k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
+            for k, v in batch.items()
+            if k != "labels"
+        }
 
     def _run(self, requests: Sequence[VlmRequest], budgets: Sequence[int]) -> list[VlmResult]:
-        """One ``generate`` call; each answer is cut at its own request's token budget."""
+        """``generate`` calls for one chunk; each answer is cut at its own token budget."""
+        results: list[VlmResult | None] = [None] * len(requests)
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(len(r.images), []).append(i)
+        for rows in groups.values():
+            answers = self._answers([requests[i] for i in rows], [budgets[i] for i in rows])
+            for i, answer in zip(rows, answers, strict=True):
+                results[i] = answer
+        return [r for r in results if r is not None]
+
+    def _answers(self, requests: Sequence[VlmRequest], budgets: Sequence[int]) -> list[VlmResult]:
         inputs = self._inputs(requests)
         # Greedy decoding does not look ahead, so a row's first n tokens are the same whatever
         # the batch's longest budget is: requests with different budgets can share a call.
@@ -224,7 +202,7 @@ class TransformersBackend(VlmBackend):
         self.generation_config.max_new_tokens = max(budgets)
         with self._torch.inference_mode():
             out = self.model.generate(**inputs, generation_config=self.generation_config)
-        start = inputs["input_ids"].shape[1]
+        start = inputs["input_ids"].shape[1] if self._echoes_prompt else 0
         answers = [
             self.tokenizer.decode(row[start : start + n], skip_special_tokens=True).strip()
             for row, n in zip(out, budgets, strict=True)
@@ -263,10 +241,10 @@ class TransformersBackend(VlmBackend):
                     self.fallbacks.append(note)
                     size = self._limit = size // 2
                     continue
-                chunk_error = f"out of memory even for one prompt ({_brief(exc)})"
+                chunk_error = f"out of memory even for one prompt ({brief(exc)})"
                 results += [VlmResult(error=chunk_error) for _ in chunk]
-            except (RuntimeError, ValueError) as exc:
-                results += [VlmResult(error=f"{type(exc).__name__}: {_brief(exc)}") for _ in chunk]
+            except (RuntimeError, ValueError, TypeError) as exc:
+                results += [VlmResult(error=f"{type(exc).__name__}: {brief(exc)}") for _ in chunk]
             i += len(chunk)
         return results
 
