@@ -97,6 +97,8 @@ def test_megamind_faces_in_every_shot(megamind):
         for r in records:
             assert shot["start"] - 1e-3 <= r["start"] < shot["end"]
             assert r["end"] == pytest.approx(r["start"] + 0.2, abs=1e-3)
+            assert r["basis"] == "face"
+            assert r["confidence"] == max(f["score"] for f in r["faces"])
         # Faces in (nearly) every sampled frame of every shot.
         sampled = (shot["end"] - shot["start"]) * 5
         assert len(records) >= 0.8 * sampled - 1
@@ -165,6 +167,8 @@ def test_megamind_pose(megamind):
     assert sorted(_by_shot(pose)) == [0, 1, 2, 3]
     for r in pose:
         assert len(r["people"]) == 1  # MediaPipe Pose finds one person per frame
+        # Kept only with evidence: the characters' faces (NanoDet's person where none is seen).
+        assert r["basis"] in ("face", "person") and r["confidence"] >= 0.5
         landmarks = r["people"][0]["landmarks"]
         assert len(landmarks) == 33 and all(len(p) == 4 for p in landmarks)
         assert all(0 <= p[3] <= 1 for p in landmarks)
@@ -174,6 +178,7 @@ def test_megamind_pose(megamind):
         assert s["people"] == 1
         assert s["frames_with_people"] >= 0.75
         assert s["movement"] is not None and 0 <= s["movement"] < 1
+        assert s["unconfirmed"] == 0
 
 
 def test_megamind_segmentation(megamind):
@@ -184,6 +189,8 @@ def test_megamind_segmentation(megamind):
     assert first["person_share"] == 0 and first["box"] is None
     later = [r for r in seg if r["start"] > 0.4]
     assert all(r["person_share"] > 0.1 for r in later)
+    assert all(r["basis"] in ("face", "person") and r["confidence"] >= 0.5 for r in later)
+    assert all(r["model_share"] == r["person_share"] for r in seg)
     assert all(0 <= r["box"][0] < r["box"][2] <= 1 for r in later)
 
 
