@@ -33,6 +33,15 @@ writes text over applause and music); word timestamps are always computed;
 and each word the shot holding its midpoint.  Shots may arrive after the audio, so finished
 segments wait until the shot list covers their end (or the media ends), up to
 ``MAX_PENDING`` of them.
+
+**On-screen text.**  When the ``ocr`` track is connected (and ``screen_hints`` is on), the
+rare words seen on screen near a window, and names heard earlier in the input, are hints:
+a window whose plain decode misses one of them is decoded again with them as its prompt,
+and the words where the hinted decode wrote a hinted term take its place, flagged
+``screen: true``, their segment listing the terms in ``hints`` (see
+:mod:`~vidscope.analyzers.speech.screen_hints`).  The words seen on screen after a window
+matter too, so a window waits until the ``ocr`` records have passed its end by
+``MARGIN_S``, holding at most ``HOLD_S`` seconds of audio beyond a window.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.speech.align import snap_words
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, AudioBuffer, quiet_cut
 from vidscope.analyzers.speech.language import identify, language_parts
+from vidscope.analyzers.speech.screen_hints import ScreenText, heard, rare, splice
 from vidscope.analyzers.speech.vad import SpeechParams, speech_spans
 from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo
@@ -73,12 +83,14 @@ MAX_PENDING = 2000
 """Segments held back waiting for shots; beyond this they go out with what is known."""
 MIN_AUDIO_S = 0.1
 """Shorter leftovers hold no word; transcribing them only invites invented text."""
+HOLD_S = 30.0
+"""Audio held beyond a window while waiting for on-screen text; then it goes unhinted."""
 
 
 class TranscriptParams(Params):
     """Parameters of :class:`TranscriptAnalyzer`."""
 
-    client_settable = frozenset({"language", "vad_threshold", "beam_size"})
+    client_settable = frozenset({"language", "vad_threshold", "beam_size", "screen_hints"})
 
     asr_model: str = Field(
         "base",
@@ -100,6 +112,9 @@ class TranscriptParams(Params):
     )
     download: bool = Field(True, description="allow faster-whisper to download a missing model")
     cpu_threads: int = Field(0, ge=0, description="CTranslate2 threads; 0 = one per CPU")
+    screen_hints: bool = Field(
+        True, description="hint Whisper with rare words seen on screen (the ocr track)"
+    )
 
 
 @dataclass
@@ -107,6 +122,7 @@ class _State:
     audio: AudioBuffer = field(default_factory=AudioBuffer)
     shots: ShotIndex | None = None
     pending: deque[Record] = field(default_factory=deque)
+    screen: ScreenText | None = None
 
 
 def silent_cut(spans: Sequence[Record], time: float, lo: int, hi: int) -> int | None:
@@ -166,7 +182,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
     """Whisper segments and words, one model loaded once and reused for every input."""
 
     name = "transcript"
-    version = "1"
+    version = "2"
     description = "speech to text with word timings and language (faster-whisper)"
     extra = "speech"
     dependencies = ("faster_whisper", "ctranslate2", "onnxruntime")
@@ -183,7 +199,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         self._vad: Any = None
 
     def requirements(self) -> Requirements:
-        return Requirements(audio=True, optional_tracks=("shots",))
+        return Requirements(audio=True, optional_tracks=("shots", "ocr"))
 
     def configured(self) -> Availability:
         # A folder that is not there fails before any input is decoded; a size or hub id is
@@ -240,7 +256,10 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         self._model = self._vad = None
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        return _State(shots=ShotIndex() if "shots" in inputs else None)
+        screen = None
+        if "ocr" in inputs and self.params.screen_hints:
+            screen = ScreenText(partial(rare, self._model.hf_tokenizer))
+        return _State(shots=ShotIndex() if "shots" in inputs else None, screen=screen)
 
     def _parts(
         self, offset: float, audio: np.ndarray, spans: list[Record]
@@ -253,30 +272,71 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
             return [(0, p.language)]
         return language_parts(audio, offset, spans, partial(identify, self._model))
 
-    def _transcribe(self, offset: float, audio: np.ndarray, spans: list[Record]) -> list[Record]:
-        """Records of one window, whose speech ``spans`` are known."""
+    def _decode(
+        self, audio: np.ndarray, language: str, at: float, spans: list[Record], **hint: str
+    ) -> list[Record]:
+        """Records of one language part starting at media time ``at``; ``hint`` is
+        ``initial_prompt`` or ``hotwords`` for faster-whisper, or nothing."""
         p = self.params
+        segments, _info = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=p.beam_size,
+            vad_filter=True,
+            vad_parameters={"threshold": p.vad_threshold},
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            **hint,
+        )
+        return [
+            snap_words(segment_record(s, at, language), spans) for s in segments if s.text.strip()
+        ]
+
+    def _hinted(
+        self,
+        screen: ScreenText,
+        records: list[Record],
+        audio: np.ndarray,
+        language: str,
+        at: float,
+        spans: list[Record],
+    ) -> list[Record]:
+        """``records`` with the words a decode hinted with on-screen terms heard better."""
+        terms = screen.hints(at, at + len(audio) / SAMPLE_RATE)
+        known = heard(records, terms)
+        screen.recognised(known)
+        missing = [t for t in terms if t not in known]
+        if missing:
+            prompt = ", ".join(missing) + "."
+            hinted = self._decode(audio, language, at, spans, initial_prompt=prompt)
+            screen.recognised(splice(records, hinted, missing))
+        return records
+
+    def _transcribe(
+        self, state: _State, offset: float, audio: np.ndarray, spans: list[Record]
+    ) -> list[Record]:
+        """Records of one window, whose speech ``spans`` are known."""
         if not spans or len(audio) < MIN_AUDIO_S * SAMPLE_RATE:
             return []  # nothing voiced: Whisper could only invent text
         parts = self._parts(offset, audio, spans)
         out: list[Record] = []
         for (start, language), (end, _) in zip(parts, [*parts[1:], (len(audio), "")], strict=True):
-            segments, _info = self._model.transcribe(
-                audio[start:end],
-                language=language,
-                beam_size=p.beam_size,
-                vad_filter=True,
-                vad_parameters={"threshold": p.vad_threshold},
-                word_timestamps=True,
-                condition_on_previous_text=False,
-            )
             at = offset + start / SAMPLE_RATE
-            out += [
-                snap_words(segment_record(s, at, language), spans)
-                for s in segments
-                if s.text.strip()
-            ]
+            records = self._decode(audio[start:end], language, at, spans)
+            if state.screen is not None:
+                records = self._hinted(state.screen, records, audio[start:end], language, at, spans)
+            out += records
         return out
+
+    def _due(self, state: _State, size: int, final: bool) -> bool:
+        """Whether a window of at most ``size`` samples is to be transcribed now: a full one
+        whose on-screen text is known (or held too long), or what is left at the end."""
+        have = len(state.audio)
+        if final or have < size or state.screen is None:
+            return have >= size or (final and have > 0)
+        assert state.audio.time is not None
+        window_end = state.audio.time + size / SAMPLE_RATE
+        return state.screen.ready(window_end) or have >= size + HOLD_S * SAMPLE_RATE
 
     def _windows(self, state: _State, final: bool) -> list[Record]:
         """Transcribe every full window (and, when ``final``, the rest)."""
@@ -284,7 +344,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         size = round(p.window * SAMPLE_RATE)
         vad = SpeechParams(threshold=p.vad_threshold)
         out: list[Record] = []
-        while len(state.audio) >= size or (final and len(state.audio)):
+        while self._due(state, size, final):
             offset, audio = state.audio.time, state.audio.samples()[:size]
             assert offset is not None
             spans = speech_spans(self._vad, offset, audio, vad)
@@ -293,7 +353,9 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
                 cut = quiet_cut(audio, size * 2 // 3, size) if cut is None else cut
                 audio, spans = audio[:cut], clip_spans(spans, offset + cut / SAMPLE_RATE)
             state.audio.take(len(audio))
-            out.extend(self._transcribe(offset, audio, spans))
+            out.extend(self._transcribe(state, offset, audio, spans))
+        if state.screen is not None and state.audio.time is not None:
+            state.screen.prune(state.audio.time)
         return out
 
     def _release(self, state: _State, records: list[Record], final: bool) -> list[Record]:
@@ -320,6 +382,8 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
             if isinstance(item, TrackRecord):
                 if state.shots is not None and item.track == "shots":
                     state.shots.add(item.record)
+                elif state.screen is not None and item.track == "ocr":
+                    state.screen.add(item.record)
             elif isinstance(item, AudioChunk):
                 state.audio.push(item)
         return self._release(state, self._windows(state, final=False), final=False)
