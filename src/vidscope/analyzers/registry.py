@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "pacing": "vidscope.analyzers.pacing:PacingAnalyzer",
     "shot_stats": "vidscope.analyzers.shot_stats:ShotStatsAnalyzer",
     "speech": "vidscope.analyzers.speech.speech:SpeechAnalyzer",
+    "speakers": "vidscope.analyzers.speech.speakers:SpeakersAnalyzer",
     "transcript": "vidscope.analyzers.speech.transcript:TranscriptAnalyzer",
     "audio_events": "vidscope.analyzers.speech.audio_events:AudioEventsAnalyzer",
     "ocr": "vidscope.analyzers.vision.ocr:OcrAnalyzer",
