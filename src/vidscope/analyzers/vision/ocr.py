@@ -1,13 +1,19 @@
 """On-screen text: ``ocr`` spans of text lines read with PP-OCR (RapidOCR on onnxruntime).
 
 **Reading.**  Frames are sampled at ``fps`` (1 per second by default) and scaled to ``width``
-pixels (never upscaled).  RapidOCR's bundled PP-OCRv6 small detector and recogniser read each
+pixels (never upscaled).  They arrive as the decoded I420 planes at ``edge_fps`` (the planes
+the shot detector already receives, so decoding does no extra work) and only the sampled
+ones are converted to BGR here.  RapidOCR's bundled PP-OCRv6 small detector and recogniser read each
 one; the detector sees the frame as it is, its long side capped at ``width`` (portrait
 video), and the recogniser reads the line crops from the same frame.  960 px reads the 720p
 burned-in line of PySceneDetect's ``testvideo.mp4`` at 0.98-1.0 confidence in about 0.2 s per
 frame on one core; 640 px halves the cost and still reads that line, but loses small text
 (names on the computer screen of ``goldeneye-vfr-drop3.mp4``) that 960 px reads.  Lines with
 no letter or digit (stray strokes, lone symbols) are dropped.
+
+**Blocks.**  The lines of one frame that belong together (pieces of one row, rows of one
+caption: :mod:`~vidscope.analyzers.vision.text_blocks`) become one block, read top to bottom
+with a line break between rows; everything below works on blocks.
 The upside-down classifier is off unless ``upside_down`` is set (video text is upright).
 
 **Still frames.**  A sampled frame whose luma, averaged over 4x4 blocks, differs from the
@@ -17,23 +23,35 @@ once.  Between still frames of ``testvideo.mp4`` no block moves by more than 3 l
 digit of a 1-pixel-stroke caption 10 pixels high turning into another moves a block by 17 or
 more (with 16x16 blocks that margin is gone: noise up to 1.1, such a change as little as 1.4).
 
-**Spans.**  A line read in consecutive sampled frames at roughly the same place (box IoU at
+**Spans.**  A block read in consecutive sampled frames at roughly the same place (box IoU at
 least ``min_iou``) with the same normalised text (NFKC, casefolded, whitespace collapsed;
 ``difflib`` similarity at least ``similarity``, so a misread letter does not break it, and the
 same digits) is one record.  It starts at the first frame showing it and ends, half-open, at
-the first sampled frame without it, or at the shot boundary: text that stays on screen across
+the first frame without it, or at the shot boundary: text that stays on screen across
 a cut gives one record per shot, the later ones starting at the cut.  The reported text is the
 reading with the most confidence summed over the span's frames.
+
+**Edges.**  Where a block appeared or vanished from one sample to the next, the frames between
+the two (at ``edge_fps``) are searched for the frame where it did
+(:mod:`~vidscope.analyzers.vision.text_edges`): a pixel comparison of the block's box with the
+two samples, or where that cannot tell, the recogniser on the block's line crops alone.  Edges
+land on the first frame at or after a tick of ``1/edge_fps`` seconds, so within 0.1 s at the
+default 10; ``edge_fps`` at or below ``fps`` keeps them on the sampled frames.
+
+**Stray readings.**  A block read in fewer than ``persist`` samples is kept only if it looks
+like text (:mod:`~vidscope.analyzers.vision.text_filter`: two letters or digits, confident, in
+a script the video's text uses); those spans are held back to the end of the video.
 
 **Shots.**  Shot records arrive on their own schedule (after the frames they cover when both
 are computed live, all at once when the shot track is reused), so read lines wait until the
 shot list covers their time, up to ``MAX_PENDING`` frames; records are emitted as soon as a
-span closes, hence in order of their end, not their start.
+span closes (one sample later, when its edge is known), hence in order of their end, not
+their start.
 
-Record: ``{start, end, text, box: [x0, y0, x1, y1], score, score_max, frames, shot}``, the box
-as fractions (0-1) of the displayed frame's width and height (the mean box over the span),
-``score`` the mean recognition confidence, ``frames`` the number of sampled frames it was
-read in.
+Record: ``{start, end, text, box: [x0, y0, x1, y1], score, score_max, frames, shot, lines}``,
+the box as fractions (0-1) of the displayed frame's width and height (the mean box over the
+span), ``score`` the mean recognition confidence, ``frames`` the number of sampled frames it
+was read in, ``lines`` the block's rows as ``{text, box}`` (from a frame that read ``text``).
 """
 
 from __future__ import annotations
@@ -42,9 +60,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,22 +80,33 @@ from vidscope.analyzers.base import (
     TrackView,
 )
 from vidscope.analyzers.shot_index import ShotIndex
-from vidscope.analyzers.vision.text_spans import Line, TextSpanTracker, normalise
+from vidscope.analyzers.vision.ocr_models import (
+    MODEL_ID,
+    model_files,
+    sha256,
+    to_lines,
+    warmup_image,
+)
+from vidscope.analyzers.vision.text_blocks import merge_lines
+from vidscope.analyzers.vision.text_edges import Step, pixel_box
+from vidscope.analyzers.vision.text_filter import SpanFilter
+from vidscope.analyzers.vision.text_spans import (
+    Line,
+    TextSpanTracker,
+    normalise,
+    pair_up,
+    similarity,
+)
 from vidscope.errors import ModelError
+from vidscope.media.decode import FrameClock, rotate, scaled_size
 from vidscope.media.probe import MediaInfo
-from vidscope.models.resolve import package_dir, sha256_file
 
-MODEL_ID = "PP-OCRv6 small (RapidOCR)"
-MODEL_FILES = {
-    "det": "PP-OCRv6_det_small.onnx",
-    "rec": "PP-OCRv6_rec_small.onnx",
-    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
-}
-"""The models rapidocr 3.10 bundles and loads by default; any other model type downloads."""
 MAX_PENDING = 3600
 """Sampled frames held back waiting for their shot; beyond this they are placed without one."""
 BLOCK = 4
 """Side of the luma blocks compared to detect still frames (pixels)."""
+CROP_PAD = 0.3
+"""Margin around a line crop read in place, in line heights (half that above and below)."""
 
 
 class OcrParams(Params):
@@ -104,30 +131,17 @@ class OcrParams(Params):
         "previous frame's lines; 0 reads every frame",
     )
     upside_down: bool = Field(False, description="also read upside-down lines (slower)")
+    edge_fps: float = Field(
+        10.0,
+        ge=0,
+        le=30,
+        description="frames per second searched where text appears or vanishes, to time its "
+        "edges; at or below fps the edges stay on the sampled frames",
+    )
+    persist: int = Field(
+        3, ge=1, description="samples a block must be read in to be kept without sanity rules"
+    )
     threads: int = Field(1, ge=0, description="onnxruntime threads per model; 0 = one per CPU")
-
-
-def to_lines(
-    boxes: Any,
-    texts: Sequence[str],
-    scores: Sequence[float],
-    size: tuple[int, int],
-    min_score: float,
-) -> list[Line]:
-    """RapidOCR's quadrilaterals, texts and scores for a ``size = (w, h)`` image as lines."""
-    w, h = size
-    lines: list[Line] = []
-    for quad, text, score in zip(boxes, texts, scores, strict=True):
-        key = normalise(text)
-        if score < min_score or not any(c.isalnum() for c in key):
-            continue
-        pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-        x0, x1 = np.clip([pts[:, 0].min() / w, pts[:, 0].max() / w], 0.0, 1.0)
-        y0, y1 = np.clip([pts[:, 1].min() / h, pts[:, 1].max() / h], 0.0, 1.0)
-        if x1 > x0 and y1 > y0:
-            box = (float(x0), float(y0), float(x1), float(y1))
-            lines.append(Line(text.strip(), key, box, float(score)))
-    return lines
 
 
 def block_luma(image: np.ndarray) -> np.ndarray:
@@ -149,53 +163,38 @@ def is_still(blocks: np.ndarray, previous: np.ndarray | None, level: float) -> b
 
 
 @dataclass
+class _Sample:
+    time: float
+    lines: list[Line]
+    image: np.ndarray
+    """BGR at the analysis size."""
+
+
+@dataclass
 class _State:
     media: MediaInfo
     tracker: TextSpanTracker
+    clock: FrameClock
+    filter: SpanFilter
     shots: ShotIndex = field(default_factory=ShotIndex)
     pending: deque[tuple[float, list[Line]]] = field(default_factory=deque)
     blocks: np.ndarray | None = None
-    lines: list[Line] = field(default_factory=list)
+    previous: _Sample | None = None
+    between: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    """Frames since the previous sample, as decoded I420 planes."""
     read: int = 0
     reused: int = 0
-
-
-@cache
-def _sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
-def model_files() -> dict[str, Path]:
-    """The bundled RapidOCR model files; :class:`ModelError` when any is missing."""
-    root = package_dir("rapidocr")
-    if root is None:
-        raise ModelError("rapidocr is not installed: pip install 'vidscope[vision]'")
-    files = {role: root / "models" / name for role, name in MODEL_FILES.items()}
-    missing = [p.name for p in files.values() if not p.is_file()]
-    if missing:
-        raise ModelError(
-            f"RapidOCR's bundled models are missing from {root / 'models'} "
-            f"({', '.join(missing)}); reinstall rapidocr==3.10.0 (pip install 'vidscope[vision]'):"
-            " vidscope only runs the models shipped in that wheel and never downloads them"
-        )
-    return files
-
-
-def _warmup_image() -> np.ndarray:
-    """A small frame with a word on it, so setup loads the detector and the recogniser."""
-    import cv2
-
-    image = np.full((64, 256, 3), 255, np.uint8)
-    cv2.putText(image, "vidscope", (12, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
-    return image
+    edges: int = 0
+    by_pixels: int = 0
+    by_reading: int = 0
 
 
 class OcrAnalyzer(Analyzer[OcrParams]):
     """Text on screen, one record per line per stretch of frames showing it within a shot."""
 
     name = "ocr"
-    version = "1"
-    description = "on-screen text lines with boxes, one span per line and shot (PP-OCR)"
+    version = "2"
+    description = "on-screen text blocks with boxes, one span per block and shot (PP-OCR)"
     extra = "vision"
     dependencies = ("rapidocr", "onnxruntime")
     needs_video = True
@@ -212,7 +211,8 @@ class OcrAnalyzer(Analyzer[OcrParams]):
     def requirements(self) -> Requirements:
         p = self.params
         return Requirements(
-            frames=FrameSpec(fps=p.fps, width=p.width, format="bgr24"), tracks=("shots",)
+            frames=FrameSpec(fps=max(p.fps, p.edge_fps), width=None, format="yuv420p"),
+            tracks=("shots",),
         )
 
     def model_info(self) -> ModelInfo | None:
@@ -230,10 +230,10 @@ class OcrAnalyzer(Analyzer[OcrParams]):
         return ModelInfo(
             id=MODEL_ID,
             file=str(files["rec"]),
-            sha256=_sha256(files["rec"]),
+            sha256=sha256(files["rec"]),
             extra={
                 "runtime": runtime,
-                **{r: {"file": str(files[r]), "sha256": _sha256(files[r])} for r in roles},
+                **{r: {"file": str(files[r]), "sha256": sha256(files[r])} for r in roles},
             },
         )
 
@@ -265,7 +265,7 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             )
         try:
             engine = RapidOCR(params=config)
-            engine(_warmup_image())
+            engine(warmup_image())
         except Exception as exc:
             raise ModelError(
                 f"cannot load the PP-OCR models ({files['rec'].parent}): {exc}"
@@ -282,9 +282,47 @@ class OcrAnalyzer(Analyzer[OcrParams]):
         h, w = image.shape[:2]
         return to_lines(boxes, texts, result.scores, (w, h), p.min_score)
 
+    def recognise(self, image: np.ndarray, line: Line) -> bool:
+        """Whether at least half the rows of block ``line`` read back as their text at their
+        place in the BGR ``image`` (recogniser only, no detection)."""
+        from rapidocr.ch_ppocr_rec import TextRecInput
+
+        p = self.params
+        parts = line.parts or ((line.text, line.box),)
+        crops = []
+        for _, box in parts:
+            x0, y0, x1, y1 = pixel_box(box, image.shape, CROP_PAD)
+            crops.append(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        result = self._engine.text_rec(TextRecInput(img=crops))
+        if result.txts is None:
+            return False
+        hits = sum(
+            score >= p.min_score and similarity(normalise(text), normalise(want)) >= p.similarity
+            for (want, _), text, score in zip(parts, result.txts, result.scores, strict=True)
+        )
+        return 2 * hits >= len(parts)
+
+    def picture(self, state: _State, planes: np.ndarray) -> np.ndarray:
+        """A decoded I420 frame as BGR at the analysis width, displayed orientation."""
+        import cv2
+
+        image = cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)
+        h, w = image.shape[:2]
+        video = state.media.video
+        rotation = video.rotation if video else 0
+        size = scaled_size(w, h, self.params.width, rotation)
+        if size != (w, h):
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return rotate(image, rotation)
+
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
         p = self.params
-        state = _State(media, TextSpanTracker(p.similarity, p.min_iou))
+        state = _State(
+            media,
+            TextSpanTracker(p.similarity, p.min_iou),
+            FrameClock(p.fps, media.start),
+            SpanFilter(p.persist),
+        )
         if "shots" not in inputs:
             state.shots.until = float("inf")
         return state
@@ -298,30 +336,99 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             state.pending.popleft()
             state.shots.prune(time)
             out += state.tracker.observe(time, state.shots.find(time), lines)
-        return out
+        return state.filter.add(out)
+
+    def _step(self, state: _State, after: np.ndarray | None) -> Step:
+        assert state.previous is not None
+        return Step(
+            state.previous.image,
+            after,
+            state.between,
+            lambda planes: self.picture(state, planes),
+            self.recognise,
+        )
+
+    def _count(self, state: _State, step: Step) -> None:
+        state.by_pixels += step.by_pixels
+        state.by_reading += step.by_reading
+
+    def _edges(self, state: _State, time: float, image: np.ndarray, lines: list[Line]) -> None:
+        """Time the edges of the blocks that appeared or vanished since the previous sample
+        (its lines get ``until``, ``lines`` get ``since``)."""
+        previous = state.previous
+        assert previous is not None
+        p = self.params
+        pairs = pair_up(previous.lines, lines, p.similarity, p.min_iou)
+        gone = set(range(len(previous.lines))) - {i for i, _ in pairs}
+        new = set(range(len(lines))) - {j for _, j in pairs}
+        if not gone and not new:
+            return
+        step = self._step(state, image)
+        for i in gone:
+            line = previous.lines[i]
+            previous.lines[i] = line._replace(until=step.vanished(line, time))
+        for j in new:
+            lines[j] = lines[j]._replace(since=step.appeared(lines[j], time))
+        state.edges += len(gone) + len(new)
+        self._count(state, step)
+
+    def _sample(self, state: _State, time: float, planes: np.ndarray) -> None:
+        p = self.params
+        image = self.picture(state, planes)
+        blocks = block_luma(image)
+        previous = state.previous
+        if previous is not None and is_still(blocks, state.blocks, p.still_level):
+            lines = list(previous.lines)
+            state.reused += 1
+        else:
+            h, w = image.shape[:2]
+            lines = merge_lines(self.read(image), w / h)
+            state.read += 1
+            if previous is not None and p.edge_fps > p.fps:
+                self._edges(state, time, image, lines)
+        state.blocks = blocks
+        if previous is not None:
+            state.pending.append((previous.time, previous.lines))
+        state.previous = _Sample(time, lines, image)
+        state.between = []
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
-        p = self.params
         for item in items:
             if isinstance(item, TrackRecord):
                 state.shots.add(item.record)
                 continue
             assert isinstance(item, Frame)
-            blocks = block_luma(item.image)
-            if is_still(blocks, state.blocks, p.still_level):
-                state.reused += 1
+            if state.clock.due(item.time):
+                self._sample(state, item.time, item.image)
             else:
-                state.lines = self.read(item.image)
-                state.read += 1
-            state.blocks = blocks
-            state.pending.append((item.time, state.lines))
+                state.between.append((item.time, item.image))
         return self._advance(state, final=False)
 
     def finish(self, state: _State) -> Iterable[Record]:
-        return self._advance(state, final=True) + state.tracker.close(state.media.end)
+        last = state.previous
+        if last is not None:
+            if state.between:
+                # Frames after the last sample: where its blocks vanish before the end.
+                step = self._step(state, None)
+                last.lines = [
+                    line._replace(until=step.vanished(line, state.media.end)) for line in last.lines
+                ]
+                self._count(state, step)
+            state.pending.append((last.time, last.lines))
+            state.previous = None
+        out = self._advance(state, final=True)
+        out += state.filter.add(state.tracker.close(state.media.end))
+        return out + state.filter.finish()
 
     def report(self, state: _State) -> dict[str, Any]:
-        return {"frames_read": state.read, "frames_reused": state.reused}
+        return {
+            "frames_read": state.read,
+            "frames_reused": state.reused,
+            "edges_timed": state.edges,
+            "edge_frames_compared": state.by_pixels,
+            "edge_frames_read": state.by_reading,
+            "spans_dropped": state.filter.dropped,
+        }
 
     def teardown(self) -> None:
         self._engine = None

@@ -22,7 +22,7 @@ Box = tuple[float, float, float, float]
 
 
 class Line(NamedTuple):
-    """One text line read in one frame."""
+    """One text line, or one block of lines, read in one frame."""
 
     text: str
     key: str
@@ -30,6 +30,12 @@ class Line(NamedTuple):
     box: Box
     """``(x0, y0, x1, y1)`` as fractions of the frame's width and height."""
     score: float
+    parts: tuple[tuple[str, Box], ...] = ()
+    """The lines of a block, top to bottom, each with its box (empty for a single line)."""
+    since: float | None = None
+    """When it appeared, if a frame before this one was looked at to find out."""
+    until: float | None = None
+    """When it was gone, if a frame after this one was looked at to find out."""
 
 
 def normalise(text: str) -> str:
@@ -77,6 +83,7 @@ class _Span:
     shot: int | None
     last: Line
     votes: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, tuple[tuple[str, Box], ...]] = field(default_factory=dict)
     box_sum: np.ndarray = field(default_factory=lambda: np.zeros(4))
     score_sum: float = 0.0
     score_max: float = 0.0
@@ -85,24 +92,35 @@ class _Span:
     def add(self, line: Line) -> None:
         self.last = line
         self.votes[line.text] = self.votes.get(line.text, 0.0) + line.score
+        self.parts[line.text] = line.parts or ((line.text, line.box),)
         self.box_sum += line.box
         self.score_sum += line.score
         self.score_max = max(self.score_max, line.score)
         self.frames += 1
 
     def record(self, end: float) -> Record:
+        """The span as a record ending at ``end``, or where its last line was seen to vanish
+        (even past a cut: the frames after the cut no longer showed it)."""
+        if self.last.until is not None:
+            end = self.last.until
         box = self.box_sum / self.frames
+        text = max(self.votes.items(), key=lambda kv: kv[1])[0]
         return {
             # Microseconds, as the shot track: a span cut at a shot boundary ends exactly there.
             "start": round(self.start, 6),
-            "end": round(end, 6),
-            "text": max(self.votes.items(), key=lambda kv: kv[1])[0],
-            "box": [round(float(v), 4) for v in box],
+            "end": round(max(end, self.start), 6),
+            "text": text,
+            "box": _rounded(box),
             "score": round(self.score_sum / self.frames, 4),
             "score_max": round(self.score_max, 4),
             "frames": self.frames,
             "shot": self.shot,
+            "lines": [{"text": t, "box": _rounded(b)} for t, b in self.parts[text]],
         }
+
+
+def _rounded(box: Sequence[float] | np.ndarray) -> list[float]:
+    return [round(float(v), 4) for v in box]
 
 
 def _order(record: Record) -> tuple:
@@ -147,8 +165,11 @@ class TextSpanTracker:
         new = [line for j, line in enumerate(lines) if j not in paired]
         # A line that was on screen just before the cut has been there since the cut.
         continued = {j for _, j in self._pairs(carried, new)}
+        # A line that appeared since the frame before starts where it was first seen (even
+        # before a cut: the frames before the cut showed it already).
         for j, line in enumerate(new):
-            span = _Span(cut if j in continued else time, index, line)
+            since = time if line.since is None else line.since
+            span = _Span(cut if j in continued else since, index, line)
             span.add(line)
             still_open.append(span)
         self.open = still_open
