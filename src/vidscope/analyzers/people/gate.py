@@ -5,8 +5,8 @@ a leaf, a deer or a metal texture the segmentation model marks most of the frame
 the pose model fits a skeleton.  So a frame where such a model claims a person is admitted only
 when something else saw a person where the model says one is:
 
-1. ``face``: a BlazeFace detection (short and full range, score >= ``FACE_SCORE``, the faces
-   analyzer's own default), run by the sidecar on the frames with a claim;
+1. ``face``: a BlazeFace detection with score >= ``FACE_SCORE``, run by the sidecar on the
+   frames with a claim (short range, then full range if that finds none);
 2. ``person``: otherwise, a COCO person from the bundled NanoDet-m (score >= ``PERSON_SCORE``),
    run here only on claimed frames without a face, so people seen from behind or too small for
    a face still count.
@@ -16,10 +16,13 @@ the segmentation's person pixels) must overlap by at least half of the smaller o
 record says which evidence admitted it (``basis``) and how sure that detector was
 (``confidence``, its score).
 
-Measured at 640 pixels on the shared clips: NanoDet's best person score on Megamind's
-characters is 0.58-0.87 in every frame with someone, at most 0.39 on testvideo's animals and
-textures; BlazeFace finds a face in every Megamind frame but the black first one, and on
-testvideo nothing above 0.54.
+The thresholds are set on the shared clips.  NanoDet's best person score is 0.58-0.87 in every
+Megamind frame with someone and at most 0.39 on testvideo's animals and textures.  BlazeFace
+scores the best face of every Megamind frame (but the black first one) 0.86 or more, and finds
+"faces" on testvideo up to 0.62 (in a dissolve, at 480 pixels): hence 0.75 for a face as
+evidence, above the faces analyzer's 0.6 for a face as such.  Landmark visibility is no
+evidence: the skeleton fitted to testvideo's deer calls its head, shoulders and hips 0.95-1.0
+visible.
 """
 
 from __future__ import annotations

@@ -155,12 +155,20 @@ class Evidence:
 
     def __init__(self, config: dict[str, Any]) -> None:
         score = config.get("gate_faces")
-        self.faces = None if score is None else FaceDetector("both", float(score), 8)
+        # Short range first: the full-range model runs only when it finds no face, which
+        # halves the cost where people face the camera.
+        self.detectors = (
+            [] if score is None else [FaceDetector(r, float(score), 8) for r in ("short", "full")]
+        )
 
     def add(self, image: Any, result: dict[str, Any], claimed: bool) -> dict[str, Any]:
         """``result`` with the ``faces`` evidence when a person is ``claimed``."""
-        if self.faces is not None and claimed:
-            result["faces"] = [{"score": s, "box": b} for s, b in self.faces(image)]
+        if self.detectors and claimed:
+            for detector in self.detectors:
+                found = detector(image)
+                if found:
+                    break
+            result["faces"] = [{"score": s, "box": b} for s, b in found]
         return result
 
 
