@@ -65,6 +65,7 @@ def analyze(
     """
     from vidscope.analyzers.settings import load_settings
     from vidscope.cli.run_summary import print_report, status_line
+    from vidscope.cli.search import add_to_index
     from vidscope.engine.factory import make_executor
     from vidscope.engine.progress import make_sink
     from vidscope.timeline.bundle import Status
@@ -102,6 +103,8 @@ def analyze(
                     err.print(f"[red]error:[/] {outcome.error}", highlight=False, soft_wrap=True)
                     continue
                 assert outcome.result is not None
+                if effective.settings.search.index is not None:
+                    add_to_index(effective.settings.search.index, outcome.result.path)
                 loud = not quiet and not json_events
                 if loud:
                     print_report(err, outcome.result.report)

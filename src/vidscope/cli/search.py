@@ -86,6 +86,18 @@ def index(
     )
 
 
+def add_to_index(path: Path, bundle: Path) -> None:
+    """After ``analyze``: add ``bundle`` to the configured index; a failure is a warning (the
+    bundle is written, and ``vidscope index`` can add it later)."""
+    from vidscope.search.index import SearchIndex
+
+    try:
+        with SearchIndex(path) as ix:
+            ix.add(bundle)
+    except VidscopeError as exc:
+        err.print(f"[yellow]warning:[/] not indexed: {exc}", highlight=False, soft_wrap=True)
+
+
 def parse_seconds(text: str) -> float:
     """``5s``, ``2.5``, ``500ms``, ``1m``: seconds; :class:`UsageError` otherwise."""
     m = _DURATION.fullmatch(text)

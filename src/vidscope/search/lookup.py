@@ -77,7 +77,7 @@ def search(
     """The hits of ``query`` ranked ``offset`` to ``offset + limit``, among the bundles of
     ``owner`` (every bundle when None) and, when given, only the bundle keys ``bundles``."""
     bids = None if bundles is None else _bids(db, bundles)
-    _check_tracks(db, query)
+    _check_tracks(db, query, owner)
     if len(query.clauses) == 1:
         hits = _lookup(db, query.clauses[0], owner, bids, limit + 1, offset)
         return Page(hits[:limit], len(hits) > limit)
@@ -99,12 +99,15 @@ def _bids(db: sqlite3.Connection, keys: Iterable[str]) -> set[int]:
     return {row["bid"] for row in rows}
 
 
-def _check_tracks(db: sqlite3.Connection, query: Query) -> None:
+def _check_tracks(db: sqlite3.Connection, query: Query, owner: str | None) -> None:
     """A ``name:`` that is no family and no track in the index is a typo, said as such."""
     named = {t for c in query.clauses for t in c.tracks or () if t not in FAMILIES}
     if not named:
         return
-    present = {row[0] for row in db.execute("SELECT DISTINCT track FROM moments")}
+    sql = "SELECT DISTINCT m.track FROM moments m"
+    if owner is not None:
+        sql += " JOIN bundles b ON b.bid = m.bid WHERE b.owner = ?"
+    present = {row[0] for row in db.execute(sql, () if owner is None else (owner,))}
     unknown = sorted(named - present)
     if unknown:
         known = ", ".join(sorted(set(FAMILIES) | present | {"speaker"}))
@@ -161,8 +164,8 @@ def _hit(row: sqlite3.Row, clause: Clause) -> Hit:
         start, end = _narrow(orjson.loads(row["words"]), terms, start, end)
     return Hit(
         bundle=row["key"],
-        start=round(start, 3),
-        end=round(end, 3),
+        start=round(start, 6),
+        end=round(end, 6),
         track=row["track"],
         text=row["text"],
         score=round(-row["rank"], 4) if row["rank"] else 1.0,
@@ -277,8 +280,8 @@ def _near(groups: list[list[Hit]], within: float) -> list[Hit]:
 def _combined(parts: list[Hit], start: float, end: float, shot: int | None) -> Hit:
     return replace(
         parts[0],
-        start=round(start, 3),
-        end=round(end, 3),
+        start=round(start, 6),
+        end=round(end, 6),
         track="+".join(dict.fromkeys(p.track for p in parts)),
         text=" + ".join(p.text for p in parts),
         score=round(sum(p.score for p in parts), 4),

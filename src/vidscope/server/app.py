@@ -27,6 +27,7 @@ from vidscope.server.jobs_api import jobs_router, openapi_components
 from vidscope.server.middleware import Gate
 from vidscope.server.progress import ProgressBoard
 from vidscope.server.results_api import results_router
+from vidscope.server.search_api import search_router
 from vidscope.server.shots import ShotBackend, shot_router
 from vidscope.server.store import JobStore, lock_data_dir
 
@@ -98,6 +99,7 @@ def create_app(
     handlers.install(app)
     app.include_router(jobs_router())
     app.include_router(results_router())
+    app.include_router(search_router())
     app.include_router(shot_router(require_key))
 
     @app.get("/health", response_model=Health, tags=["service"])

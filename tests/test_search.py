@@ -1,0 +1,319 @@
+"""Search across bundles (``vidscope index``, ``vidscope search``, ``GET /v1/search``) on bundles
+of two shared clips: Megamind.avi (dialogue, people) and testvideo.mp4 (burned-in text, no
+sound).  Each clip is analysed once for the module; the tests index copies of the bundles.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+import vidscope
+from conftest import missing, need
+from test_server import ALICE, BOB, serving, submitted, upload, wait_for
+from vidscope.errors import UsageError
+from vidscope.search import SearchIndex, parse_query, search
+from vidscope.timeline.bundle import write_json_atomic
+from vidscope.timeline.result import Result
+
+VIDSCOPE = Path(sys.executable).with_name("vidscope")
+MEGAMIND_ANALYZERS = ["shots", "transcript", "objects"]
+TESTVIDEO_ANALYZERS = ["shots", "ocr", "objects"]
+
+
+@pytest.fixture(scope="module")
+def megamind(media, tmp_path_factory) -> Result:
+    return vidscope.analyze(
+        media("debian/Megamind.avi"),
+        analyzers=MEGAMIND_ANALYZERS,
+        output=tmp_path_factory.mktemp("bundles") / "megamind",
+    )
+
+
+@pytest.fixture(scope="module")
+def testvideo(media, tmp_path_factory) -> Result:
+    return vidscope.analyze(
+        media("pyscenedetect/testvideo.mp4"),
+        analyzers=TESTVIDEO_ANALYZERS,
+        output=tmp_path_factory.mktemp("bundles") / "testvideo",
+    )
+
+
+@pytest.fixture(scope="module")
+def index(megamind, testvideo, tmp_path_factory):
+    path = tmp_path_factory.mktemp("index") / "search.sqlite3"
+    with SearchIndex(path) as ix:
+        assert ix.add(megamind.path) == "added"
+        assert ix.add(testvideo.path) == "added"
+        yield ix
+
+
+def hits(ix: SearchIndex, text: str, **kwargs):
+    return search(ix.db, parse_query(text), **kwargs).hits
+
+
+def words(result: Result) -> list[tuple[str, float, float]]:
+    return [
+        (w["word"].strip(" .,?").lower(), w["start"], w["end"])
+        for r in result.iter_track("transcript")
+        for w in r["words"]
+    ]
+
+
+def shot_of(result: Result, t: float) -> int:
+    return next(s["index"] for s in result.track("shots") if s["start"] <= t < s["end"])
+
+
+def test_a_spoken_phrase_is_found_at_its_time(index, megamind):
+    said = words(megamind)
+    k = next(i for i, w in enumerate(said) if w[0] == "relief")
+    assert [w[0] for w in said[k - 1 : k + 3]] == ["a", "relief", "to", "hear"]
+    found = hits(index, '"a relief to hear"')
+    assert len(found) == 1
+    hit = found[0]
+    assert hit.bundle == str(megamind.path.resolve()) and hit.track == "transcript"
+    assert (hit.start, hit.end) == (said[k - 1][1], said[k + 2][2])
+    assert hit.shot == shot_of(megamind, hit.start)
+    assert hit.snippet == "Oh, that's [a] [relief] [to] [hear]."
+    # Case and accents do not matter; a word alone is placed at the word.
+    again = hits(index, "RÉLIÊF")
+    assert [(h.start, h.end) for h in again] == [(said[k][1], said[k][2])]
+    # The words in another order are no phrase; a prefix is a word that goes on.
+    assert hits(index, '"relief a"') == []
+    assert {h.start for h in hits(index, "judg*")} == {w[1] for w in said if w[0] == "judge"}
+
+
+def test_burned_in_text_is_found_through_ocr(index, testvideo):
+    ocr = testvideo.track("ocr")
+    shown = [r for r in ocr if "Castellano" in r["text"]]
+    assert shown
+    found = hits(index, 'ocr:"Brandon Castellano"', limit=100)
+    assert sorted((h.start, h.end) for h in found) == sorted((r["start"], r["end"]) for r in shown)
+    assert {h.bundle for h in found} == {str(testvideo.path.resolve())}
+    assert {h.track for h in found} == {"ocr"}
+    assert "[Brandon] [Castellano]" in found[0].snippet
+    assert hits(index, "ocr:bcastell")  # www.bcastell.com: a token of its own
+    assert hits(index, "ocr:relief") == []  # said, never written
+    assert hits(index, "copyright")  # plain words: every text track, on-screen text too
+
+
+def test_a_person_in_shot_while_a_word_is_said(index, megamind, testvideo):
+    said = words(megamind)
+    judge = [w for w in said if w[0] == "judge"]
+    people = {r["shot"] for r in megamind.iter_track("objects") if r["label"] == "person"}
+    # A word said across a cut counts in both shots.
+    spoken = {
+        s["index"]
+        for s in megamind.track("shots")
+        for w in judge
+        if s["start"] < w[2] and w[1] < s["end"]
+    }
+    expected = spoken & people
+    assert expected
+    found = hits(index, "objects:person AND judge")
+    assert {h.bundle for h in found} == {str(megamind.path.resolve())}
+    assert {h.shot for h in found} == expected
+    assert all(h.track == "objects+transcript" for h in found)
+    assert all(any(w[1] <= h.start < w[2] or h.start == w[1] for w in judge) for h in found)
+    # testvideo's objects are found alone, but it says nothing: never joined with a word.
+    label = next(iter(testvideo.iter_track("objects")))["label"]
+    assert {h.bundle for h in hits(index, f'objects:"{label}"')} >= {str(testvideo.path.resolve())}
+    assert hits(index, f'objects:"{label}" AND judge') == []
+    assert hits(index, "objects:person AND relief")[0].shot == shot_of(megamind, said[0][1] + 5.5)
+    # Within a window instead of a shot: the moment is the word, its evidence beside it.
+    near = hits(index, "objects:person AND relief", within=1.0)
+    relief = next(w for w in said if w[0] == "relief")
+    assert [(h.start, h.end) for h in near] == [(relief[1], relief[2])]
+    assert hits(index, "ocr:copyright AND judge") == []
+
+
+def test_queries_that_cannot_mean_anything_are_refused(index):
+    for text, reason in [
+        ('"a relief', "unbalanced quote"),
+        ("relief AND", "AND needs a term"),
+        ("...", "nothing to search for"),
+        ("ocr:exit objects:dog", "join terms of different tracks with AND"),
+    ]:
+        with pytest.raises(UsageError, match=reason):
+            parse_query(text)
+    for typo in ("ocrr:exit", "body:relief"):  # body: the index's own column, no track
+        with pytest.raises(UsageError, match=f"no track '{typo.split(':')[0]}'"):
+            hits(index, typo)
+    # Nothing of FTS5's own syntax gets through: these are words, all wanted in one record.
+    assert hits(index, 'NEAR(relief hear) OR -"x"') == []
+    assert hits(index, "relief OR hear") == []
+    assert len(hits(index, "hear relief")) == 1
+
+
+def copy_bundle(bundle: Path, to: Path) -> Path:
+    shutil.copytree(bundle, to)
+    return to
+
+
+def test_reindexing_a_reanalysed_bundle_leaves_no_stale_rows(megamind, tmp_path):
+    bundle = copy_bundle(megamind.path, tmp_path / "bundles" / "megamind")
+    path = tmp_path / "search.sqlite3"
+    with SearchIndex(path) as ix:
+        ix.add(bundle)
+        before = ix.stats()["moments"]
+        assert ix.add(bundle) == "unchanged"
+        # A re-run writes the transcript anew (here: other words) and its manifest entry.
+        lines = [
+            {**r, "text": r["text"].replace("relief", "surprise"), "words": []}
+            for r in Result(bundle).iter_track("transcript")
+        ]
+        track = bundle / "tracks" / "transcript.jsonl"
+        track.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in lines))
+        manifest = Result(bundle).manifest
+        manifest["tracks"]["transcript"]["finished"] = "a later run"
+        write_json_atomic(bundle / "manifest.json", manifest)
+        assert ix.add(bundle) == "updated"
+        assert ix.stats()["moments"] == before
+        assert hits(ix, "relief") == []
+        assert [h.text for h in hits(ix, "surprise")] == ["Oh, that's a surprise to hear."]
+        ix.db.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")
+    # A bundle gone from the folder is gone from the index.
+    shutil.rmtree(bundle)
+    run = cli("index", str(tmp_path / "bundles"), "--index", str(path))
+    assert "1 removed" in run.stderr
+    with SearchIndex(path) as ix:
+        assert ix.stats()["moments"] == 0
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    run = subprocess.run([str(VIDSCOPE), *args], capture_output=True, text=True, timeout=120)
+    if check:
+        assert run.returncode == 0, run.stderr
+    return run
+
+
+@pytest.mark.slow
+def test_concurrent_indexers_do_not_corrupt_the_index(megamind, testvideo, tmp_path):
+    folder = tmp_path / "bundles"
+    for n in range(4):
+        copy_bundle(megamind.path, folder / f"megamind-{n}")
+        copy_bundle(testvideo.path, folder / f"testvideo-{n}")
+    path = tmp_path / "search.sqlite3"
+    # Three writers at once over the same eight bundles, each to the same new file.
+    runs = [
+        subprocess.Popen(
+            [str(VIDSCOPE), "index", str(folder), "--index", str(path)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for run in runs:
+        assert run.wait(120) == 0, run.stderr.read() if run.stderr else ""
+    with SearchIndex(path) as ix:
+        one = SearchIndex(tmp_path / "one.sqlite3")
+        one.add(megamind.path)
+        one.add(testvideo.path)
+        assert ix.stats()["bundles"] == 8
+        assert ix.stats()["moments"] == 4 * one.stats()["moments"]
+        one.close()
+        assert ix.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ix.db.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")
+        assert len(hits(ix, '"a relief to hear"')) == 4
+
+
+@pytest.mark.slow
+def test_cli_index_search_and_analyze_adding_to_the_index(media, testvideo, megamind, tmp_path):
+    path = tmp_path / "search.sqlite3"
+    # analyze adds what it writes when an index is configured (here a rerun into a copy of
+    # the bundle, which reuses its tracks).
+    bundle = copy_bundle(testvideo.path, tmp_path / "testvideo")
+    cli(
+        "analyze", str(media("pyscenedetect/testvideo.mp4")), "-o", str(bundle),
+        "-a", ",".join(TESTVIDEO_ANALYZERS), "-q", "--set", f"search.index={path}",
+    )  # fmt: skip
+    run = cli("search", "ocr:castellano", "--json", "--limit", "2", "--index", str(path))
+    found = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(found) == 2 and all(h["bundle"] == str(bundle.resolve()) for h in found)
+    hit = found[0]
+    assert hit["open"] == {
+        "show": f"vidscope show {bundle.resolve()} --at {hit['start']:g}",
+        "report": f"{bundle.resolve() / 'report.html'}#t={hit['start']:g}",
+    }
+    # --in indexes the folder's bundles first, and searches only them.
+    run = cli("search", "objects:person AND relief", "--in", str(megamind.path), "--index",
+              str(path), "--within", "2s")  # fmt: skip
+    assert "transcript" in run.stdout and "megamind" in run.stdout and "testvideo" not in run.stdout
+    assert "report.html#t=" in run.stdout
+    bad = cli("search", '"open', "--index", str(path), check=False)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: unbalanced quote in the query: '\"open'"
+    assert cli("search", "x", "--within", "soon", "--index", str(path), check=False).returncode == 2
+    none = cli("search", "x", "--index", str(tmp_path / "none.sqlite3"), check=False)
+    assert none.returncode == 2 and "no search index here" in none.stderr
+
+
+@pytest.mark.slow
+def test_http_search_sees_only_the_callers_jobs(media, tmp_path):
+    with serving(tmp_path / "data") as served:
+        with served.client(ALICE) as alice, served.client(BOB) as bob:
+            mine = submitted(
+                upload(alice, media("debian/Megamind.avi"), analyzers="shots,transcript")
+            )
+            theirs = submitted(
+                upload(bob, media("pyscenedetect/testvideo.mp4"), analyzers="shots,ocr")
+            )
+            for client, job in ((alice, mine), (bob, theirs)):
+                assert wait_for(client, job, timeout=180)["status"] == "succeeded"
+            said = alice.get("/v1/search", params={"q": "relief"}).raise_for_status().json()
+            assert [h["job"] for h in said["hits"]] == [mine] and said["next_offset"] is None
+            hit = said["hits"][0]
+            assert hit["records"].startswith(f"/v1/jobs/{mine}/tracks/transcript?start=")
+            assert alice.get(hit["records"]).status_code == 200
+            # The attacker: another key sees none of it, by words, track or phrase.
+            for q in ("relief", "transcript:relief", '"a relief to hear"', "judg*"):
+                assert bob.get("/v1/search", params={"q": q}).json()["hits"] == [], q
+            assert alice.get("/v1/search", params={"q": "ocr:castellano"}).json()["hits"] == []
+            assert bob.get(hit["records"]).status_code == 404
+            # Paging: two at a time, no hit twice, and the last page says so.
+            seen, offset = [], 0
+            while offset is not None:
+                page = bob.get(
+                    "/v1/search", params={"q": "ocr:castellano", "limit": 2, "offset": offset}
+                ).json()
+                assert {h["job"] for h in page["hits"]} == {theirs}
+                seen += [(h["start"], h["end"]) for h in page["hits"]]
+                offset = page["next_offset"]
+            assert len(seen) == len(set(seen)) > 2
+            assert alice.get("/v1/search", params={"q": '"x'}).status_code == 422
+            with served.client(None) as anonymous:
+                assert anonymous.get("/v1/search", params={"q": "relief"}).status_code == 401
+            # A deleted job leaves the index with it.
+            assert alice.delete(f"/v1/jobs/{mine}").status_code in (200, 202, 204)
+            assert alice.get("/v1/search", params={"q": "relief"}).json()["hits"] == []
+    index = sqlite3.connect(tmp_path / "data" / "search.sqlite3")
+    owners = {row[0] for row in index.execute("SELECT owner FROM bundles")}
+    assert len(owners) == 1 and None not in owners
+
+
+def test_the_report_opens_at_the_fragments_time(testvideo, tmp_path):
+    from test_report import CHROMIUM, CHROMIUM_ARGS
+
+    from vidscope.report import write_report
+
+    sync_api = need("playwright.sync_api")
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} is missing (Debian package chromium)")
+    html = write_report(testvideo.path, tmp_path / "report.html", video=False).path
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(html.as_uri() + "#t=7.5")
+            page.wait_for_function("window.__vidscopeReady")
+            assert page.evaluate("__vidscope.now()") == 7.5
+            page.evaluate("location.hash = '#t=12.25'")
+            page.wait_for_function("__vidscope.now() === 12.25")
+        finally:
+            browser.close()
