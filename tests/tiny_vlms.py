@@ -264,7 +264,7 @@ def _instructblip() -> dict[str, Any]:
             "num_attention_heads": 2,
             "intermediate_size": 64,
             "encoder_hidden_size": 32,
-            "max_position_embeddings": 128,
+            "max_position_embeddings": 512,
             "pad_token_id": qformer.pad_token_id,
         },
         text_config=_llama_text(tok),
