@@ -13,6 +13,9 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     || echo "warning: could not install Debian test media packages" >&2
 fi
 scripts/setup.sh all,test
+# The original voice encoder, to compare the bundled NumPy one with (tests/test_speakers.py):
+# without its dependencies, which the comparison does not use (webrtcvad only for import).
+.venv/bin/pip install -q --no-deps resemblyzer==0.1.4 webrtcvad-wheels==2.0.14.post1
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy src
 exec .venv/bin/python -m pytest "$@"

@@ -7,7 +7,8 @@ speech span is cut into 1.6-second partials every 0.8 s (the length the encoder 
 on, half overlapping), and every partial becomes a 256-d voice embedding (Resemblyzer's GE2E
 encoder, run in NumPy: :mod:`vidscope.models.voice_encoder`), batched through the network.
 When more than ``MAX_WAIT_S`` of audio waits (a long pause, or one very long span), its
-oldest part is embedded anyway; those partials count once the spans say they are speech.
+oldest part is embedded anyway; a partial of it counts once the spans say that three
+quarters of it are speech.
 
 **Clustering in bounded memory.**  Embeddings go into at most 64 micro-clusters as they come
 (:mod:`~vidscope.analyzers.speech.speaker_clusters`); no matrix over all partials is ever
@@ -19,8 +20,9 @@ within ``min_speakers`` and ``max_speakers``, or exactly ``num_speakers``.
 
 **Turns.**  Within a speech span each partial speaks for the time nearest its centre; a lone
 partial between two of another speaker takes theirs, and neighbours of one speaker merge
-into one turn.  ``confidence`` is how close the turn's voice is to its speaker's centroid
-(cosine similarity, duration-weighted).  Overlapping speech goes to one speaker.
+into one turn.  ``confidence`` is how much closer the turn's voice is to its speaker's
+centroid than to any other speaker's (difference of cosine similarities, duration-weighted;
+with a single speaker, the similarity to that speaker).  Overlapping speech goes to one speaker.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ class _State:
     """``(start, end, span index, micro-cluster id)`` of every partial kept."""
 
 
+def _inside(partial: _Partial, start: float, end: float) -> float:
+    """Seconds of ``partial`` inside ``[start, end)``."""
+    return min(partial.end, end) - max(partial.start, start)
+
+
 class SpeakersAnalyzer(Analyzer[SpeakersParams]):
     """Speaker turns: GE2E voice embeddings of speech, clustered."""
 
@@ -191,8 +198,7 @@ class SpeakersAnalyzer(Analyzer[SpeakersParams]):
             state.spans.append((start, end))
             early = [p for p in state.early if p.start < end]
             state.early = [p for p in state.early if p.start >= end]
-            half = WINDOW_S / 2
-            kept += [(index, p) for p in early if min(p.end, end) - max(p.start, start) >= half]
+            kept += [(index, p) for p in early if _inside(p, start, end) >= 0.75 * WINDOW_S]
             if audio.time is None:
                 continue
             if audio.time < start:
@@ -235,7 +241,7 @@ def speaker_turns(state: _State, p: SpeakersParams) -> list[Record]:
         [clusters.sums[labels == k].sum(axis=0) for k in range(int(labels.max()) + 1)]
     )
     speakers /= np.linalg.norm(speakers, axis=1, keepdims=True)
-    similarity = np.einsum("ij,ij->i", centroids, speakers[labels])
+    margin = _margins(centroids @ speakers.T, labels)
     pieces: list[tuple[float, float, int, float]] = []
     by_span: dict[int, list[tuple[float, float, int, int]]] = {}
     for window in state.windows:
@@ -250,8 +256,19 @@ def speaker_turns(state: _State, p: SpeakersParams) -> list[Record]:
         centres = [(w[0] + w[1]) / 2 for w in windows]
         cuts = [span_start, *((a + b) / 2 for a, b in itertools.pairwise(centres)), span_end]
         for k, row in enumerate(rows):
-            pieces.append((cuts[k], cuts[k + 1], who[k], float(similarity[row])))
+            pieces.append((cuts[k], cuts[k + 1], who[k], float(margin[row])))
     return _merge(pieces)
+
+
+def _margins(similarity: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How much closer each micro-cluster is to its speaker than to any other speaker
+    (cosine similarity; with one speaker, its similarity to that speaker)."""
+    rows = np.arange(len(labels))
+    own = similarity[rows, labels]
+    others = similarity.copy()
+    others[rows, labels] = -np.inf
+    nearest = others.max(axis=1) if others.shape[1] > 1 else np.zeros(len(labels))
+    return np.clip(own - nearest, 0.0, 1.0)
 
 
 def _merge(pieces: list[tuple[float, float, int, float]]) -> list[Record]:

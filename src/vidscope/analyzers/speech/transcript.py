@@ -34,6 +34,11 @@ and each word the shot holding its midpoint.  Shots may arrive after the audio, 
 segments wait until the shot list covers their end (or the media ends), up to
 ``MAX_PENDING`` of them.
 
+**Speakers.**  When the ``speakers`` track is connected, each segment gets the speaker of the
+turn it overlaps most and each word the speaker of its own turn
+(:mod:`~vidscope.analyzers.speech.speaker_turns`).  Turns are known only once the whole input
+is heard, so segments are then held until the end.
+
 **On-screen text.**  When the ``ocr`` track is connected (and ``screen_hints`` is on), the
 rare words seen on screen near a window, and names heard earlier in the input, are hints:
 a window whose plain decode misses one of them is decoded again with them as its prompt,
@@ -74,6 +79,7 @@ from vidscope.analyzers.speech.align import snap_words
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, AudioBuffer, quiet_cut
 from vidscope.analyzers.speech.language import identify, language_parts
 from vidscope.analyzers.speech.screen_hints import ScreenText, heard, rare, splice
+from vidscope.analyzers.speech.speaker_turns import TurnIndex, assign_speakers
 from vidscope.analyzers.speech.vad import SpeechParams, speech_spans
 from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo
@@ -123,6 +129,9 @@ class _State:
     shots: ShotIndex | None = None
     pending: deque[Record] = field(default_factory=deque)
     screen: ScreenText | None = None
+    speakers: TurnIndex | None = None
+    held: list[Record] = field(default_factory=list)
+    """Segments waiting for the speaker turns."""
 
 
 def silent_cut(spans: Sequence[Record], time: float, lo: int, hi: int) -> int | None:
@@ -199,7 +208,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         self._vad: Any = None
 
     def requirements(self) -> Requirements:
-        return Requirements(audio=True, optional_tracks=("shots", "ocr"))
+        return Requirements(audio=True, optional_tracks=("shots", "ocr", "speakers"))
 
     def configured(self) -> Availability:
         # A folder that is not there fails before any input is decoded; a size or hub id is
@@ -259,7 +268,11 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         screen = None
         if "ocr" in inputs and self.params.screen_hints:
             screen = ScreenText(partial(rare, self._model.hf_tokenizer))
-        return _State(shots=ShotIndex() if "shots" in inputs else None, screen=screen)
+        return _State(
+            shots=ShotIndex() if "shots" in inputs else None,
+            screen=screen,
+            speakers=TurnIndex() if "speakers" in inputs else None,
+        )
 
     def _parts(
         self, offset: float, audio: np.ndarray, spans: list[Record]
@@ -359,7 +372,13 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         return out
 
     def _release(self, state: _State, records: list[Record], final: bool) -> list[Record]:
-        """Records whose shot is known (all of them without a shots track or at the end)."""
+        """Records whose shot is known (all of them without a shots track or at the end),
+        all at the end when they wait for speaker turns."""
+        if state.speakers is not None:
+            state.held.extend(records)
+            if not final:
+                return []
+            records, state.held = assign_speakers(state.held, state.speakers), []
         if state.shots is None:
             return records
         state.pending.extend(records)
@@ -384,6 +403,8 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
                     state.shots.add(item.record)
                 elif state.screen is not None and item.track == "ocr":
                     state.screen.add(item.record)
+                elif state.speakers is not None and item.track == "speakers":
+                    state.speakers.add(item.record)
             elif isinstance(item, AudioChunk):
                 state.audio.push(item)
         return self._release(state, self._windows(state, final=False), final=False)
