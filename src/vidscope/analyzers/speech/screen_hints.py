@@ -19,12 +19,15 @@ recognised earlier in the input (a term that was heard once, with or without a h
 a candidate for the rest of the input), at most ``MAX_TERMS`` of them.
 
 **Splicing.**  Whisper decodes each window without hints first.  Only when some hinted term
-is missing from what it heard is the window decoded again with the terms as its
-``initial_prompt``, and only the places where the two decodes differ *and* the hinted one
-wrote a hinted term, over words the plain one wrote at the same time, take the hinted words.
-Every other word, its text and its times, is the plain decode's, so on-screen text that is
-never said changes nothing, and a prompt can neither add a name over silence nor rewrite
-the rest of the window.
+is missing from what it heard is the window decoded again with the terms as faster-whisper's
+``hotwords`` (a prompt before each decoding), and only where the two decodes differ *and*
+the hinted one wrote a hinted term over the middle of words the plain one wrote does that
+term replace them, keeping their times (so the words around stay in step) and their
+trailing punctuation.  Every other word, its text and its times, is the plain decode's:
+on-screen text that is never said changes nothing, and a hint can neither add a name over
+silence nor rewrite the rest of the window.  A prompt of proper names alone makes Whisper
+write the next compound name as one word ("Brightwell" for "Bright Well" with unrelated
+names as the prompt), which only replacing *hinted* terms keeps out.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ is heard, so segments are then held until the end.
 
 **On-screen text.**  When the ``ocr`` track is connected (and ``screen_hints`` is on), the
 rare words seen on screen near a window, and names heard earlier in the input, are hints:
-a window whose plain decode misses one of them is decoded again with them as its prompt,
+a window whose plain decode misses one of them is decoded again with them as hotwords,
 and the words where the hinted decode wrote a hinted term take its place, flagged
 ``screen: true``, their segment listing the terms in ``hints`` (see
 :mod:`~vidscope.analyzers.speech.screen_hints`).  The words seen on screen after a window
@@ -320,8 +320,10 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         screen.recognised(known)
         missing = [t for t in terms if t not in known]
         if missing:
-            prompt = ", ".join(missing) + "."
-            hinted = self._decode(audio, language, at, spans, initial_prompt=prompt)
+            # hotwords rather than initial_prompt: the same text, but it reaches every
+            # 30 s decode of the part, and "Name." as initial_prompt made tiny.en spend
+            # 4.5 times the CPU for the same words (bench/bench_screen_hints.py).
+            hinted = self._decode(audio, language, at, spans, hotwords=", ".join(missing))
             screen.recognised(splice(records, hinted, missing))
         return records
 
