@@ -1,10 +1,10 @@
 """Per-second captions on CPU: vidscope's ``captions`` against calling the model directly, frame
-by frame, with the tiny Qwen2-VL the tests build (random weights, so this measures the
-machinery around the model, not caption quality).
+by frame, with the tiny random models the tests build, one per family (random weights, so
+this measures the machinery around the model, not caption quality).
 
 - direct: what a user writes by hand: PyAV decodes Megamind.avi, keeps the first frame of
-  every second at 448 px, and each frame goes through the image processor, the tokenizer
-  and its own ``model.generate`` call;
+  every second at 448 px, and each frame goes through the model's processor (its chat
+  template, image processor and tokenizer) and its own ``model.generate`` call;
 - vidscope, batch 1: the ``captions`` analyzer through the engine (shared decode, sampling,
   near-duplicate check, prompt building, records written), one frame per ``generate`` call:
   the overhead of vidscope's machinery;
@@ -15,7 +15,10 @@ Every ``generate`` call produces exactly ``--tokens`` new tokens (``min_new_toke
 work per frame.  Each contender runs in its own process with the model loaded before timing
 (a warm-up run), as in a CLI batch or a server worker, and the best of ``--runs`` runs is kept.
 
-    .venv/bin/python bench/bench_captions.py [--runs 3] [--tokens 32] [--batch 8] [--json out.json]
+    .venv/bin/python bench/bench_captions.py [--family qwen2_vl ...] [--runs 3] [--tokens 32]
+        [--batch 8] [--json out.json]
+
+``--family all`` runs every family of ``tests/tiny_vlms.py``.
 """
 
 from __future__ import annotations
@@ -39,14 +42,16 @@ PROMPT = (
 )
 
 
-def build(path: Path, tokens: int) -> None:
-    """The tests' tiny model, generating exactly ``tokens`` tokens per answer."""
-    sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def build(family: str, path: Path, tokens: int) -> None:
+    """The tests' tiny model of ``family``, generating exactly ``tokens`` tokens per answer."""
     from transformers import GenerationConfig
 
-    from tiny_vlm import build_tiny_vlm
+    from tiny_vlms import build as build_tiny
 
-    build_tiny_vlm(path)
+    build_tiny(family, path)
     gen = GenerationConfig.from_pretrained(path)
     gen.min_new_tokens = gen.max_new_tokens = tokens
     gen.save_pretrained(path)
@@ -57,24 +62,38 @@ def direct(model_dir: Path, runs: int) -> list[float]:
     import av
     import torch
     from PIL import Image
-    from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from vidscope.models.vlm.base import BackendConfig
+    from vidscope.models.vlm.hf_load import FAMILIES, Family, load_processor
 
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    processor = AutoImageProcessor.from_pretrained(model_dir, max_pixels=MAX_PIXELS)
+    kind = AutoConfig.from_pretrained(model_dir).model_type
+    # vidscope's loader only for the processor: it builds the Qwen ones without torchvision.
+    processor = load_processor(
+        BackendConfig(model=str(model_dir), endpoint=None), str(model_dir), kind,
+        {"local_files_only": True, "trust_remote_code": False},
+    )  # fmt: skip
+    if FAMILIES.get(kind, Family()).pixel_area:
+        processor.image_processor.size.longest_edge = MAX_PIXELS
+    template = processor.chat_template or processor.tokenizer.chat_template
+    conversation = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}
+    ]
+    text = (
+        processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        if template
+        else PROMPT
+    )
 
     def caption(frame: Image.Image) -> str:
-        features = processor(images=[frame], return_tensors="pt")
-        n = int(features["image_grid_thw"].prod()) // processor.merge_size**2
-        text = (
-            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-            f"<|vision_start|>{'<|image_pad|>' * n}<|vision_end|>{PROMPT}<|im_end|>\n"
-            "<|im_start|>assistant\n"
+        inputs = processor(
+            text=[text], images=[[frame]], return_tensors="pt", add_special_tokens=not template
         )
-        inputs = tokenizer([text], return_tensors="pt")
         with torch.inference_mode():
-            out = model.generate(**inputs, **features, do_sample=False)
-        return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            out = model.generate(**inputs, do_sample=False)
+        start = inputs["input_ids"].shape[1]
+        return processor.tokenizer.decode(out[0, start:], skip_special_tokens=True)
 
     def once() -> int:
         count, tick = 0, 0.0
@@ -132,8 +151,31 @@ def part(args: argparse.Namespace) -> None:
     print(json.dumps(walls))
 
 
+def family_rows(family: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    """Best wall time of each contender for one family's tiny model."""
+    contenders = [
+        ("direct, one frame per generate call", "direct"),
+        ("vidscope captions, batch 1", "batch1"),
+        (f"vidscope captions, batch {args.batch}", f"batch{args.batch}"),
+    ]
+    model_dir = tmp / family
+    build(family, model_dir, args.tokens)
+    results: dict[str, float] = {}
+    for label, name in contenders:
+        cmd = [sys.executable, __file__, "--part", name, "--model", str(model_dir)]
+        cmd += ["--runs", str(args.runs), "--tokens", str(args.tokens)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        results[label] = min(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
 def main() -> None:
+    from tiny_vlms import FAMILIES as TINY
+
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--family", action="append", choices=[*TINY, "all"], help="default: qwen2_vl"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8)
@@ -146,39 +188,34 @@ def main() -> None:
         return
     from vidscope.media.probe import probe
 
+    families = args.family or ["qwen2_vl"]
+    if "all" in families:
+        families = list(TINY)
     duration = probe(CLIP).duration
     frames = 12
-    contenders = [
-        ("direct, one frame per generate call", "direct"),
-        ("vidscope captions, batch 1", "batch1"),
-        (f"vidscope captions, batch {args.batch}", f"batch{args.batch}"),
-    ]
-    results: dict[str, float] = {}
+    figures: dict[str, dict[str, float]] = {}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(tmp) / "tiny-qwen2-vl"
-        build(model_dir, args.tokens)
-        for label, name in contenders:
-            cmd = [sys.executable, __file__, "--part", name, "--model", str(model_dir)]
-            cmd += ["--runs", str(args.runs), "--tokens", str(args.tokens)]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            results[label] = min(json.loads(out.strip().splitlines()[-1]))
-    base = results[contenders[0][0]]
-    rows = [
-        [
-            label,
-            f"{wall:.3f}",
-            f"{frames / wall:.1f}",
-            f"{wall / duration:.4f}",
-            f"{base / wall:.2f}x",
-        ]
-        for label, wall in results.items()
-    ]
+        for family in families:
+            figures[family] = results = family_rows(family, args, Path(tmp))
+            base = next(iter(results.values()))
+            rows += [
+                [
+                    family,
+                    label,
+                    f"{wall:.3f}",
+                    f"{frames / wall:.1f}",
+                    f"{wall / duration:.4f}",
+                    f"{base / wall:.2f}x",
+                ]
+                for label, wall in results.items()
+            ]
     print(f"command: .venv/bin/python bench/bench_captions.py {' '.join(sys.argv[1:])}")
     print(
-        f"Megamind.avi ({duration:.2f} s, {frames} captions), tiny Qwen2-VL, {args.tokens} new "
-        f"tokens per caption, best of {args.runs}, decoding included, model load excluded"
+        f"Megamind.avi ({duration:.2f} s, {frames} captions), tiny random models, {args.tokens} "
+        f"new tokens per caption, best of {args.runs}, decoding included, model load excluded"
     )
-    print(table(["run", "wall s", "frames/s", "RTF", "speed vs direct"], rows))
+    print(table(["family", "run", "wall s", "frames/s", "RTF", "speed vs direct"], rows))
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -188,7 +225,7 @@ def main() -> None:
                     "frames": frames,
                     "tokens": args.tokens,
                     "runs": args.runs,
-                    "wall_s": results,
+                    "wall_s": figures,
                 },
                 indent=2,
             )
