@@ -5,10 +5,11 @@ kept undecoded-to-BGR (the I420 planes the decoder already holds for the shot de
 looked at only where a block appeared or vanished from one sample to the next.  A binary
 search over those frames asks, frame by frame, whether the block is shown:
 
-1. **Pixels first.**  The block's box is compared, as grey levels, with the same box in the
-   sample showing the block and in the sample without it.  When one of the two differs by at
-   most ``NOISE`` grey levels (mean absolute difference) and the other by more, that settles it
-   for free: a caption over a still or slow background.
+1. **Pixels first.**  The block's box is compared with the same box in the sample showing
+   the block and in the sample without it, as grey levels scaled to their own contrast (so a
+   fade, which dims text that stays readable, is not taken for its absence).  When it is
+   within ``NEAR`` of one of the two and at least ``FAR`` from the other, that settles it for
+   free: a caption over a still or slow background.
 2. **Reading otherwise.**  When the background moves under the text (both differ) or nothing
    changed there (both alike), only the recogniser is run, on the block's line crops at their
    known place (no detection); the block is shown when at least half its lines read back as
@@ -26,10 +27,15 @@ import numpy as np
 
 from vidscope.analyzers.vision.text_spans import Box, Line
 
-NOISE = 4.0
-"""Mean absolute grey-level difference over a text box below which two frames show the same
-thing there (H.264 noise on a still background stays under 2; a caption turning on or off
-moves a tight box by 20 or more)."""
+MIN_CONTRAST = 8.0
+"""Grey-level standard deviation below which a box is scaled as if it had this much (so the
+noise of a flat box is not blown up into structure)."""
+NEAR = 0.15
+"""Mean absolute difference of contrast-scaled boxes (in standard deviations) up to which two
+frames show the same thing there: H.264 noise on a still background stays under 0.1."""
+FAR = 0.45
+"""Difference from which two frames show different things there: a caption turning on or
+off moves a tight box by 0.8 or more."""
 
 Recognise = Callable[[np.ndarray, Line], bool]
 """Whether the BGR frame shows the line, by reading its crops in place."""
@@ -50,9 +56,14 @@ def pixel_box(box: Box, shape: tuple[int, ...], pad: float = 0.0) -> tuple[int, 
 
 
 def _grey(image: np.ndarray, box: Box) -> np.ndarray:
+    """The box as grey levels scaled to zero mean and unit contrast."""
     x0, y0, x1, y1 = pixel_box(box, image.shape)
-    crop = image[y0:y1, x0:x1].astype(np.float32)
-    return crop @ np.array([0.114, 0.587, 0.299], np.float32)
+    grey = image[y0:y1, x0:x1].astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
+    return (grey - grey.mean()) / max(float(grey.std()), MIN_CONTRAST)
+
+
+def _differ(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).mean())
 
 
 @dataclass
@@ -79,15 +90,12 @@ class Step:
         """Whether frame ``i`` shows ``line``, given a picture ``with_it`` and one ``without``."""
         image = self._image(i)
         region = _grey(image, line.box)
-        near = float(np.abs(region - _grey(with_it, line.box)).mean()) <= NOISE
-        far = (
-            None
-            if without is None
-            else float(np.abs(region - _grey(without, line.box)).mean()) <= NOISE
-        )
-        if far is not None and near != far:
-            self.by_pixels += 1
-            return near
+        if without is not None:
+            d_with = _differ(region, _grey(with_it, line.box))
+            d_without = _differ(region, _grey(without, line.box))
+            if min(d_with, d_without) <= NEAR and max(d_with, d_without) >= FAR:
+                self.by_pixels += 1
+                return d_with < d_without
         self.by_reading += 1
         return self.recognise(image, line)
 

@@ -148,10 +148,16 @@ class TextSpanTracker:
         cut = time
         index = shot.index if shot else None
         if self.open and index != (self.shot.index if self.shot else None):
-            # Clamped for frames placed without their shot (see MAX_PENDING).
-            cut = min(max(_boundary(self.shot, shot, time), self.time), time)
-            carried, self.open = self.open, []
-            out += [s.record(cut) for s in carried]
+            boundary = _boundary(self.shot, shot, time)
+            if boundary <= self.time:
+                # The frames before were in this shot already, placed before its record
+                # arrived (see MAX_PENDING): nothing to cut.
+                for s in self.open:
+                    s.shot = index
+            else:
+                cut = min(boundary, time)
+                carried, self.open = self.open, []
+                out += [s.record(cut) for s in carried]
         self.shot, self.time = shot, time
 
         pairs = self._pairs(self.open, lines)

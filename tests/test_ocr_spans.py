@@ -1,0 +1,145 @@
+"""ocr: phrases drawn over real footage come back one record each, with their edges to the
+tenth of a second and nothing else; and the three pieces that make that (blocks, edges,
+the sanity rules) on their own."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from conftest import need
+
+need("rapidocr", reason="the vision extra is not installed")
+need("cv2", reason="the shots extra is not installed")
+
+from ocr_clips import PHRASES, render, score, words
+from vidscope.analyzers.settings import load_settings
+from vidscope.analyzers.vision.text_blocks import merge_lines
+from vidscope.analyzers.vision.text_edges import Step
+from vidscope.analyzers.vision.text_filter import SpanFilter
+from vidscope.analyzers.vision.text_spans import Line, normalise
+from vidscope.engine.local import Engine
+
+
+@pytest.fixture(scope="module")
+def clip_result(media, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ocr_spans")
+    clip = render(tmp / "phrases.mp4", media("debian/Megamind.avi"))
+    with Engine(load_settings(overrides={"analyzers": ["ocr"]}).settings) as engine:
+        return engine.analyze(clip, tmp / "out")
+
+
+@pytest.mark.slow
+def test_phrases_over_footage_are_read_once_each_with_their_edges(clip_result):
+    records = clip_result.track("ocr")
+    found = score(records)
+    assert found.recall >= 0.95
+    assert found.worst_edge <= 0.1, found.edge_errors
+    assert found.unlisted == []
+    # One record per phrase and shot: a phrase is never cut into pieces within a shot.
+    per_shot = Counter((words(r["text"]), r["shot"]) for r in records)
+    assert set(per_shot.values()) == {1}
+    block = [r for r in records if words(r["text"]) == words(PHRASES[1].text)]
+    assert block and all(
+        [words(p["text"]) for p in r["lines"]] == ["meettheteam", "atninetonight"] for r in block
+    )
+    for r in records:
+        x0, y0, x1, y1 = r["box"]
+        for part in r["lines"]:
+            px0, py0, px1, py1 = part["box"]
+            assert x0 - 0.05 < px0 < px1 < x1 + 0.05 and y0 - 0.05 < py0 < py1 < y1 + 0.05
+    counters = clip_result.report["stages"]["ocr"]["counters"]
+    assert counters["edges_timed"] >= 2 * len(PHRASES)
+    assert counters["edge_frames_compared"] > 0  # the still background is settled by pixels
+
+
+def line(text: str, box: tuple[float, float, float, float], score: float = 0.95) -> Line:
+    return Line(text, normalise(text), box, score)
+
+
+def test_pieces_of_a_row_and_rows_of_a_caption_are_one_block():
+    # 16:9 frame; boxes as the detector gives them for 40-pixel text on a 640x360 frame.
+    pieces = [
+        line("Final", (0.10, 0.60, 0.20, 0.71)),
+        line("notice today", (0.26, 0.60, 0.55, 0.72)),
+    ]
+    caption = [
+        line("Meet the team", (0.55, 0.05, 0.90, 0.12)),
+        line("at nine", (0.56, 0.14, 0.80, 0.21)),
+    ]
+    apart = [
+        line("Copyright 2013", (0.05, 0.85, 0.55, 0.92)),
+        line("www.site.com", (0.70, 0.85, 0.95, 0.92)),
+    ]
+    title = [line("BIG TITLE", (0.10, 0.30, 0.60, 0.50))]
+    blocks = merge_lines(pieces + caption + apart + title, 16 / 9)
+    assert [b.text for b in blocks] == [
+        "Meet the team\nat nine",
+        "BIG TITLE",
+        "Final notice today",
+        "Copyright 2013",
+        "www.site.com",
+    ]
+    caption_block = blocks[0]
+    assert [t for t, _ in caption_block.parts] == ["Meet the team", "at nine"]
+    assert caption_block.box == (0.55, 0.05, 0.90, 0.21)
+    assert blocks[2].key == "final notice today" and len(blocks[2].parts) == 1
+
+
+def _brief(text: str, frames: int = 1, score: float = 0.95) -> dict:
+    return {"text": text, "frames": frames, "score": score}
+
+
+def test_brief_stray_readings_go_and_persistent_text_stays():
+    spans = SpanFilter(persist=3)
+    kept_now = spans.add(
+        [_brief("Breaking news", 8), _brief("O", 5), _brief("m"), _brief("0"), _brief("口口")]
+    )
+    assert [r["text"] for r in kept_now] == ["Breaking news", "O"]
+    kept_now += spans.add([_brief("Tonight", 2), _brief("Tomght", 1, 0.62), _brief("Привет", 2)])
+    assert [r["text"] for r in spans.finish()] == ["Tonight"]
+    assert spans.dropped == 5
+    # With no persistent text, the brief spans' own letters say which script the video uses.
+    alone = SpanFilter(persist=3)
+    assert alone.add([_brief("Привет мир друзья", 2), _brief("ok", 1)]) == []
+    assert [r["text"] for r in alone.finish()] == ["Привет мир друзья"]
+
+
+def _frame(text_on: bool, shift: int = 0) -> np.ndarray:
+    """A 64x256 BGR frame: a textured background (moved ``shift`` pixels) with a white bar
+    standing for text in the middle when ``text_on``."""
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 120, (64, 512, 3)).astype(np.uint8)
+    image = np.ascontiguousarray(background[:, shift : shift + 256])
+    if text_on:
+        image[24:40, 64:192:8] = 255
+    return image
+
+
+@pytest.mark.parametrize("moving", [False, True])
+def test_edges_are_found_by_halving_the_frames_between(moving):
+    box = (64 / 256, 24 / 64, 192 / 256, 40 / 64)
+    text = line("TEXT", box)
+    appears = 7  # of 10 frames between the samples
+    frames = [(1.0 + i / 10, _frame(i >= appears, 4 * i * moving)) for i in range(10)]
+    reads: list[int] = []
+
+    def recognise(image: np.ndarray, target: Line) -> bool:
+        reads.append(1)
+        return bool(image[24:40, 64:192:8].min() == 255)
+
+    step = Step(_frame(False), _frame(True, 40 * moving), frames, lambda im: im, recognise)
+    assert step.appeared(text, 2.0) == pytest.approx(1.7)
+    looked = step.by_pixels + step.by_reading
+    assert looked <= 4  # log2(10) frames, not 10
+    assert (step.by_reading > 0) == moving  # pixels settle it on a still background
+    vanishing = [(1.0 + i / 10, _frame(i < 4, 4 * i * moving)) for i in range(10)]
+    gone = Step(_frame(True), _frame(False, 40 * moving), vanishing, lambda im: im, recognise)
+    assert gone.vanished(text, 2.0) == pytest.approx(1.4)
+    # Past the last sample there is no picture without the text to compare with.
+    past_end = Step(_frame(True), None, vanishing, lambda im: im, recognise)
+    assert past_end.vanished(text, 2.0) == pytest.approx(1.4)
+    still_on = Step(_frame(True), None, vanishing[:3], lambda im: im, recognise)
+    assert still_on.vanished(text, 2.0) is None
