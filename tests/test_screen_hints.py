@@ -21,8 +21,16 @@ import vidscope
 from promo import Promo, have_espeak, narration, write_promo
 from vidscope.analyzers.base import AudioChunk, Item, Record, TrackRecord
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE
-from vidscope.analyzers.speech.screen_hints import MARGIN_S, ScreenText, norm, rare, terms_of
-from vidscope.analyzers.speech.transcript import HOLD_S, TranscriptAnalyzer, TranscriptParams
+from vidscope.analyzers.speech.screen_hints import (
+    HOLD_S,
+    MARGIN_S,
+    ScreenText,
+    norm,
+    rare,
+    splice,
+    terms_of,
+)
+from vidscope.analyzers.speech.transcript import TranscriptAnalyzer, TranscriptParams
 from vidscope.media.decode import load_audio
 from vidscope.media.probe import probe
 
@@ -164,3 +172,31 @@ def test_promo_through_engine(tmp_path: Path, promo):
     assert any(NAME.lower() in norm(r["text"]) for r in result.track("ocr"))
     said = [w for w in words(result.track("transcript")) if norm(w["word"]) == NAME.lower()]
     assert len(said) == 3 and all(w.get("screen") for w in said)
+
+
+def _w(word: str, start: float, end: float) -> Record:
+    return {"word": word, "start": start, "end": end, "probability": 0.9}
+
+
+def _seg(*words: Record) -> Record:
+    return {"start": words[0]["start"], "end": words[-1]["end"], "text": "", "words": list(words)}
+
+
+def test_splice_takes_only_hinted_terms_said_over_other_words():
+    plain = [
+        _seg(_w(" Join", 0.0, 0.4), _w(" no", 0.5, 0.7)),
+        _seg(_w(" balloon", 0.7, 1.1), _w(" today.", 1.2, 1.6)),
+    ]
+    hinted = [
+        _seg(_w(" Join", 0.0, 0.4), _w(" Novalune.", 0.55, 1.2), _w(" Today", 1.2, 1.6)),
+        _seg(_w(" Novalune", 3.0, 3.5)),  # said where the plain decode heard nothing
+    ]
+    assert splice(plain, hinted, ["Novalune", "Halcyra"]) == ["Novalune"]
+    # The name spans two plain segments: the first takes it, with the plain words' times
+    # and punctuation; "today." stays the plain decode's.
+    assert [r["text"] for r in plain] == ["Join Novalune", "today."]
+    assert plain[0]["words"][1] == {**_w(" Novalune", 0.5, 1.1), "screen": True}
+    assert plain[0]["hints"] == ["Novalune"] and "hints" not in plain[1]
+    assert (plain[0]["end"], plain[1]["start"]) == (1.1, 1.2)
+    untouched = [_seg(_w(" Join", 0.0, 0.4), _w(" us", 0.5, 0.7))]
+    assert splice(untouched, hinted, ["Halcyra"]) == [] and "hints" not in untouched[0]

@@ -51,6 +51,8 @@ MAX_TERMS = 12
 words makes it more likely to write one of them."""
 MAX_KNOWN = 32
 """Names recognised earlier that stay candidates (the most recent)."""
+HOLD_S = 30.0
+"""Audio held beyond a window while waiting for on-screen text; then it goes unhinted."""
 MAX_SIGHTINGS = 4000
 """Sightings kept waiting for the audio to reach them; beyond this the oldest go."""
 
@@ -135,6 +137,22 @@ class ScreenText:
         while len(self._known) > MAX_KNOWN:
             del self._known[next(iter(self._known))]
 
+    def improve(
+        self, records: list[Record], start: float, end: float, redo: Callable[..., list[Record]]
+    ) -> None:
+        """Splice into ``records``, the plain decode of ``[start, end)``, what ``redo``
+        (the same decode, given ``hotwords``) hears with the terms it missed as hints."""
+        terms = self.hints(start, end)
+        known = heard(records, terms)
+        self.recognised(known)
+        missing = [t for t in terms if t not in known]
+        if missing:
+            # hotwords rather than initial_prompt: the same text, but it reaches every 30 s
+            # decode of the part, and "Name." as initial_prompt made tiny.en spend 4.5 times
+            # the CPU for the same words (bench/bench_screen_hints.py).
+            hinted = redo(hotwords=", ".join(missing))
+            self.recognised(splice(records, hinted, missing))
+
     def prune(self, before: float) -> None:
         """Forget sightings no audio from ``before`` on can be hinted with."""
         while self._seen and self._seen[0].end <= before - MARGIN_S:
@@ -209,27 +227,27 @@ def splice(plain: list[Record], hinted: Sequence[Record], terms: Sequence[str]) 
     used: dict[int, list[str]] = {}
     i = 0
     while i < len(flat):
-        segment = flat[i][0]
+        owner = flat[i][0]
         if i in replaced:
             i, word = replaced[i]
-            rebuilt[segment].append(word)
-            hints = used.setdefault(segment, [])
+            rebuilt[owner].append(word)
+            hints = used.setdefault(owner, [])
             if keys[norm(word["word"])] not in hints:
                 hints.append(keys[norm(word["word"])])
         else:
-            rebuilt[segment].append(flat[i][1])
+            rebuilt[owner].append(flat[i][1])
             i += 1
-    for index, segment in enumerate(plain):
+    for index, record in enumerate(plain):
         words = rebuilt[index]
-        if words != segment["words"]:
+        if words != record["words"]:
             # A replacement may run from one segment into the next: the first one gets it.
-            segment.update(
+            record.update(
                 words=words,
                 text="".join(w["word"] for w in words).strip(),
-                start=words[0]["start"] if words else segment["start"],
-                end=words[-1]["end"] if words else segment["start"],
+                start=words[0]["start"] if words else record["start"],
+                end=words[-1]["end"] if words else record["start"],
             )
         if index in used:
-            segment["hints"] = used[index]
+            record["hints"] = used[index]
     plain[:] = [s for s in plain if s["words"]]
     return list(dict.fromkeys(t for found in used.values() for t in found))

@@ -78,7 +78,7 @@ from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.speech.align import snap_words
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, AudioBuffer, quiet_cut
 from vidscope.analyzers.speech.language import identify, language_parts
-from vidscope.analyzers.speech.screen_hints import ScreenText, heard, rare, splice
+from vidscope.analyzers.speech.screen_hints import HOLD_S, ScreenText, rare
 from vidscope.analyzers.speech.speaker_turns import TurnIndex, assign_speakers
 from vidscope.analyzers.speech.vad import SpeechParams, speech_spans
 from vidscope.errors import ModelError, UsageError
@@ -89,8 +89,6 @@ MAX_PENDING = 2000
 """Segments held back waiting for shots; beyond this they go out with what is known."""
 MIN_AUDIO_S = 0.1
 """Shorter leftovers hold no word; transcribing them only invites invented text."""
-HOLD_S = 30.0
-"""Audio held beyond a window while waiting for on-screen text; then it goes unhinted."""
 
 
 class TranscriptParams(Params):
@@ -305,28 +303,6 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
             snap_words(segment_record(s, at, language), spans) for s in segments if s.text.strip()
         ]
 
-    def _hinted(
-        self,
-        screen: ScreenText,
-        records: list[Record],
-        audio: np.ndarray,
-        language: str,
-        at: float,
-        spans: list[Record],
-    ) -> list[Record]:
-        """``records`` with the words a decode hinted with on-screen terms heard better."""
-        terms = screen.hints(at, at + len(audio) / SAMPLE_RATE)
-        known = heard(records, terms)
-        screen.recognised(known)
-        missing = [t for t in terms if t not in known]
-        if missing:
-            # hotwords rather than initial_prompt: the same text, but it reaches every
-            # 30 s decode of the part, and "Name." as initial_prompt made tiny.en spend
-            # 4.5 times the CPU for the same words (bench/bench_screen_hints.py).
-            hinted = self._decode(audio, language, at, spans, hotwords=", ".join(missing))
-            screen.recognised(splice(records, hinted, missing))
-        return records
-
     def _transcribe(
         self, state: _State, offset: float, audio: np.ndarray, spans: list[Record]
     ) -> list[Record]:
@@ -339,7 +315,8 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
             at = offset + start / SAMPLE_RATE
             records = self._decode(audio[start:end], language, at, spans)
             if state.screen is not None:
-                records = self._hinted(state.screen, records, audio[start:end], language, at, spans)
+                redo = partial(self._decode, audio[start:end], language, at, spans)
+                state.screen.improve(records, at, at + (end - start) / SAMPLE_RATE, redo)
             out += records
         return out
 
