@@ -7,8 +7,13 @@ decoding path works, and that batching does not change a greedy answer.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,58 +57,104 @@ def test_every_tested_family_has_a_tiny_model():
     assert set(FAMILIES) == set(TESTED)
 
 
+@dataclass
+class Run:
+    """One family's run on Megamind.avi, and what the spies saw."""
+
+    result: Result
+    opened: int
+    images_per_prompt: list[int]
+
+
+@pytest.fixture(scope="module")
+def runs(models, media, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Run]:
+    """``runs(family)``: shots, captions and shot_captions with that family's model, run once
+    per module and kept (the comparison reads the bundles again)."""
+    from vidscope.models.vlm.hf import TransformersBackend
+
+    root = tmp_path_factory.mktemp("family-runs")
+    done: dict[str, Run] = {}
+
+    def run(family: str) -> Run:
+        if family in done:
+            return done[family]
+        opened: list[BackendConfig] = []
+        counts: list[int] = []
+        real_open, real_inputs = factory.open_backend, TransformersBackend._inputs
+
+        def counting_open(config: BackendConfig) -> VlmBackend:
+            opened.append(config)
+            return real_open(config)
+
+        def inputs(self: TransformersBackend, requests: Any) -> dict[str, Any]:
+            counts.extend(len(r.images) for r in requests)
+            return real_inputs(self, requests)
+
+        with pytest.MonkeyPatch.context() as spy:
+            spy.setattr(factory, "open_backend", counting_open)
+            spy.setattr(TransformersBackend, "_inputs", inputs)
+            result = vidscope.analyze(
+                media(MEGAMIND),
+                ["shots", "captions", "shot_captions"],
+                root / family,
+                settings={**FAST, "vlm.model": str(models[family])},
+            )
+        done[family] = Run(result, len(opened), counts)
+        return done[family]
+
+    return run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_family_captions_every_second_and_every_shot(family, models, media, tmp_path, monkeypatch):
-    opened: list[VlmBackend] = []
-    real_open = factory.open_backend
-
-    def keep(config: BackendConfig) -> VlmBackend:
-        opened.append(real_open(config))
-        return opened[-1]
-
-    monkeypatch.setattr(factory, "open_backend", keep)
-    images_per_prompt: list[int] = []
-    settings = {**FAST, "vlm.model": str(models[family])}
-    names = ["shots", "captions", "shot_captions"]
-    result = _run_counting(
-        media(MEGAMIND), names, tmp_path, settings, images_per_prompt, monkeypatch
-    )
-    assert len(opened) == 1, "one model shared by both analyzers"
-    captions = result.track("captions")
+def test_family_captions_every_second_and_every_shot(family, runs):
+    run = runs(family)
+    assert run.opened == 1, "one model shared by both analyzers"
+    captions = run.result.track("captions")
     assert [r["start"] for r in captions] == [float(k) for k in range(12)]
     assert all(r["text"] and "error" not in r for r in captions)
-    shots = result.track("shots")
-    records = result.track("shot_captions")
+    shots = run.result.track("shots")
+    records = run.result.track("shot_captions")
     assert [r["shot"] for r in records] == [s["index"] for s in shots] == [0, 1, 2, 3]
     for r in records:
         # Random words are not the JSON answer: the record says why it has no caption.
         assert (r["caption"] is None) == bool(r.get("error"))
         assert "RuntimeError" not in r.get("error", "")
         assert 1 <= len(r["frames"]) <= 3
-    most = max(images_per_prompt)
-    assert most == (1 if family in SINGLE_IMAGE else 3)
+    # Single-image families see the shot's frames side by side in one image.
+    assert max(run.images_per_prompt) == (1 if family in SINGLE_IMAGE else 3)
 
 
-def _run_counting(
-    clip: Path,
-    names: list[str],
-    out: Path,
-    settings: dict[str, Any],
-    counts: list[int],
-    spy: pytest.MonkeyPatch,
-) -> Result:
-    """Run ``names`` on ``clip``, noting how many images each prompt the model saw held."""
-    from vidscope.models.vlm.hf import TransformersBackend
-
-    real = TransformersBackend._inputs
-
-    def inputs(self: TransformersBackend, requests: Any) -> dict[str, Any]:
-        counts.extend(len(r.images) for r in requests)
-        return real(self, requests)
-
-    spy.setattr(TransformersBackend, "_inputs", inputs)
-    return vidscope.analyze(clip, names, out / "bundle", settings=settings)
+@pytest.mark.slow
+def test_compare_puts_two_models_side_by_side(runs, tmp_path):
+    bundles = [runs(f).result.path for f in ("llava", "qwen2_vl")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "vidscope.cli", "compare", *map(str, bundles), "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (tmp_path / "compare.md").read_text()
+    with (tmp_path / "compare.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["llava", "qwen2_vl"]
+    for row, bundle in zip(rows, bundles, strict=True):
+        tracks = Result(bundle).manifest["tracks"]
+        busy = sum(tracks[t]["timings"]["busy_s"] for t in ("captions", "shot_captions"))
+        assert row["video"] == "Megamind.avi" and float(row["length s"]) == 11.26
+        assert (row["shots"], row["captions"]) == ("4", "12")
+        assert float(row["VLM s"]) == pytest.approx(busy, abs=1e-3) and busy > 0
+        assert float(row["RTF"]) == pytest.approx(busy / 11.261, abs=1e-3)
+        assert row["tracks"] == "captions shot_captions"
+    missing = subprocess.run(
+        [sys.executable, "-m", "vidscope.cli", "compare", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 3 and "not a directory" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -12,6 +12,7 @@ import os
 import typer
 
 from vidscope.cli.analyze import analyze
+from vidscope.cli.compare import compare
 from vidscope.cli.console import err
 from vidscope.cli.export import export, report
 from vidscope.cli.inspect import config, list_analyzers, show
@@ -32,6 +33,7 @@ app.command()(show)
 app.command()(report)
 app.command()(export)
 app.command()(config)
+app.command()(compare)
 app.command()(index)
 app.command()(search)
 app.add_typer(setup_app, name="setup")
