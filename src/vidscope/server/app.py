@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from vidscope._version import __version__
@@ -24,7 +25,7 @@ from vidscope.server.deps import Owner, Services, ServicesDep, require_key
 from vidscope.server.health import Health, health, metrics_text
 from vidscope.server.jobs import EngineFactory, WorkerPool, make_engine
 from vidscope.server.jobs_api import jobs_router, openapi_components
-from vidscope.server.middleware import Gate
+from vidscope.server.middleware import DOCS_ASSETS, Gate
 from vidscope.server.progress import ProgressBoard
 from vidscope.server.results_api import results_router
 from vidscope.server.search_api import search_router
@@ -87,7 +88,10 @@ def create_app(
             store.close()
             lock.close()
 
-    app = FastAPI(
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN: blank pages on an
+    # air-gapped server.  fastapi-offline serves the same pages with the assets of its wheel.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS.rstrip("/"),
         title="vidscope",
         version=__version__,
         summary="Video analysis jobs, their progress and results; shot analysis for trailers.",

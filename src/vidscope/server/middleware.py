@@ -20,6 +20,9 @@ from vidscope.server.config import ServerConfig
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 """What anyone may read: liveness and the API's own description."""
+DOCS_ASSETS = "/static-offline-docs/"
+"""Swagger UI's and ReDoc's scripts and styles, served from the ``fastapi-offline`` wheel so the
+docs pages work where no CDN can be reached; public like the pages that load them."""
 LARGE_BODY_PATHS = frozenset({"/analyze", "/analyze_batch"})
 """Endpoints whose JSON carries base64 images or video, under ``max_body_mb``; every other JSON
 body is small, under ``max_json_kb``."""
@@ -107,7 +110,7 @@ class Gate:
             message = "send the API key in the Authorization header (Bearer), never in the URL"
             return _answer(400, message), None
         path = scope["path"]
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not path.startswith(DOCS_ASSETS):
             owner = self._owner(headers.get(b"authorization"))
             if isinstance(owner, JSONResponse):
                 return owner, None
