@@ -525,7 +525,10 @@ def test_format_names():
     assert format_name(None, Path("a/clip.OTIO")) == "otio"
     assert format_name(None, "clip.jpeg") == "jpg"
     assert format_name(None, "clip.parquet") == "parquet"
-    assert format_name(None, "clip.mp4") == format_name(None) == "srt"
+    assert format_name(None, "clip") == format_name(None) == "srt"
+    with pytest.raises(UsageError, match=r"from 'clip.mp4': give --format or .* srt, vtt"):
+        format_name(None, "clip.mp4")
+    assert format_name("srt", "clip.mp4") == "srt"  # said explicitly: the user's choice
     assert format_name("sheet") == format_name("contact") == "png"
     assert {"srt", "vtt", "txt", "json", "otio", "edl", "csv", "parquet", "png", "jpg"} <= set(
         FORMATS
@@ -570,4 +573,13 @@ def test_cli_export_bad_format(bundle, tmp_path):
     proc = cli(str(bundle), "--format", "docx", "-o", str(out))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "unknown export format 'docx'" in proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_export_refuses_a_suffix_that_names_no_format(bundle, tmp_path):
+    out = tmp_path / "clip.mp4"
+    proc = cli(str(bundle), "-o", str(out))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot tell the export format from 'clip.mp4'" in proc.stderr
+    assert "srt, vtt" in proc.stderr
     assert not list(tmp_path.iterdir())

@@ -65,14 +65,20 @@ ALIASES = {"contact": "png", "sheet": "png", "jpeg": "jpg"}
 
 
 def format_name(fmt: str | None, output: str | os.PathLike[str] | None = None) -> str:
-    """The format to write: ``fmt`` (or an alias of one), else the output's suffix when it
-    names a format, else ``srt``."""
+    """The format to write: ``fmt`` (or an alias of one), else the output's suffix, else
+    ``srt`` (a name without a suffix).  A suffix that names no format is refused rather than
+    guessed: ``-o clip.mp4`` writing subtitles into a file named like a video helps nobody."""
+    known = ", ".join([*FORMATS, *ALIASES])
     if fmt is None:
         suffix = Path(output).suffix.lstrip(".").lower() if output is not None else ""
-        fmt = suffix if suffix in FORMATS or suffix in ALIASES else "srt"
+        if suffix and suffix not in FORMATS and suffix not in ALIASES:
+            raise UsageError(
+                f"cannot tell the export format from {Path(str(output)).name!r}: "
+                f"give --format or an output ending in one of: {known}"
+            )
+        fmt = suffix or "srt"
     name = ALIASES.get(fmt.lower(), fmt.lower())
     if name not in FORMATS:
-        known = ", ".join([*FORMATS, *ALIASES])
         raise UsageError(f"unknown export format {fmt!r} (formats: {known})")
     return name
 
