@@ -1,10 +1,19 @@
-"""Shot boundaries: hard cuts (PySceneDetect's ContentDetector algorithm) and fades to/from
-black (its ThresholdDetector), on the shared decode; see :mod:`.shot_detectors`.
+"""Shot boundaries: hard cuts (PySceneDetect's ContentDetector algorithm), fades to/from
+black (its ThresholdDetector), and gradual transitions (TransNetV2 with per-frame evidence),
+on the shared decode; see :mod:`.shot_detectors` and :mod:`.transitions`.
 
 Frames are handed over as raw YUV planes and converted and downscaled here as PySceneDetect's
 own pipeline does (BGR, then width / 256 with OpenCV's bilinear resize), so the published
 PySceneDetect golden cut lists are reproduced frame for frame.  OpenCV's YUV->BGR conversion
 is about 3x faster than swscale's and runs on this analyzer's thread, not the decoder's.
+
+The learned detector reads each frame at 48x27 RGB, shrunk here from the full-size frame with
+OpenCV's area interpolation: upstream TransNetV2 scales with FFmpeg's default (bicubic)
+swscale, which widens its filter to the whole source area when shrinking 27-fold, so an area
+average is the close equivalent (``tests/test_transitions.py`` bounds the difference).
+
+Hard cuts keep their frame-exact times: a gradual transition within ``min_scene_len`` frames
+of a cut is that cut, and one overlapping a fade through black gives that fade its span.
 
 Frame numbers are derived from presentation time at the stream's nominal rate, counted from
 the media start, so a variable-frame-rate file numbers its frames the way an editor would.
@@ -12,17 +21,21 @@ the media start, so a variable-frame-rate file numbers its frames the way an edi
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any, Literal
 
 from pydantic import Field
 
 from vidscope.analyzers.base import (
     Analyzer,
+    Availability,
     Frame,
     FrameSpec,
     Item,
+    ModelInfo,
     Params,
     Record,
     Requirements,
@@ -35,11 +48,19 @@ from vidscope.analyzers.shot_detectors import (
     FadeDetector,
     FrameDistance,
 )
+from vidscope.analyzers.transitions import Gradual, TransitionFinder
+from vidscope.errors import ModelError
 from vidscope.media.probe import MediaInfo
+
+TRANSNET_SIZE = (48, 27)
+EXACT = ("cut", "fade")
+"""Boundaries placed frame-exactly by PySceneDetect's detectors."""
 
 
 class ShotsParams(Params):
-    client_settable = frozenset({"threshold", "min_scene_len", "fade_threshold", "detect_fades"})
+    client_settable = frozenset(
+        {"threshold", "min_scene_len", "fade_threshold", "detect_fades", "transitions"}
+    )
 
     threshold: float = Field(
         27.0, ge=0, le=255, description="ContentDetector threshold (HSV change score)"
@@ -49,6 +70,12 @@ class ShotsParams(Params):
         12.0, ge=0, le=255, description="mean pixel level counted as black"
     )
     detect_fades: bool = True
+    transitions: Literal["auto", "all", "off"] = Field(
+        "auto",
+        description="gradual transitions (dissolves, wipes, fades) with TransNetV2: 'all' runs "
+        "it on every frame, 'auto' only where the picture changes gradually (every frame on a "
+        "GPU), 'off' finds hard cuts and fades to black only",
+    )
     min_width: int = Field(256, ge=32, description="detection width (PySceneDetect default)")
 
 
@@ -57,22 +84,29 @@ class _State:
     media: MediaInfo
     content: ContentDetector
     fade: FadeDetector | None
+    finder: TransitionFinder | None
     fps: Fraction
+    times: list[float] = field(default_factory=list)
     size: tuple[int, int] | None = None
     first_time: float | None = None
     last_end: float = 0.0
-    boundaries: list[tuple[float, str]] = field(default_factory=list)
+    boundaries: list[tuple[float, str, float, float]] = field(default_factory=list)
+    """``(time, type, transition start, transition end)``, not yet turned into shots."""
     shot_start: float | None = None
-    shot_in: str = "start"
+    shot_in: dict[str, Any] = field(default_factory=dict)
     index: int = 0
 
 
 class ShotsAnalyzer(Analyzer[ShotsParams]):
-    """Cuts and fades; one record per shot with its start/end and how it begins and ends."""
+    """Cuts, fades and gradual transitions; one record per shot with its start/end and how
+    it begins and ends."""
 
     name = "shots"
-    version = "1"
-    description = "shot boundaries: hard cuts and fades (PySceneDetect's detectors)"
+    version = "2"
+    description = (
+        "shot boundaries: hard cuts and fades (PySceneDetect's detectors), dissolves and "
+        "wipes (TransNetV2)"
+    )
     extra = "shots"
     dependencies = ("cv2",)
     needs_video = True
@@ -83,6 +117,27 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
     def requirements(self) -> Requirements:
         return Requirements(frames=FrameSpec(fps=None, width=None, format="yuv420p"))
 
+    def configured(self) -> Availability:
+        if self.params.transitions != "off" and importlib.util.find_spec("onnxruntime") is None:
+            return Availability(
+                False,
+                "shots.transitions needs onnxruntime (for TransNetV2)",
+                "pip install 'vidscope[shots]', or set shots.transitions=off",
+            )
+        return Availability(True)
+
+    def model_info(self) -> ModelInfo | None:
+        from vidscope.models.transnet import TRANSNET_ID, bundled_transnet
+
+        if self.params.transitions == "off":
+            return None
+        try:
+            model = bundled_transnet()
+        except ModelError:
+            # setup() raises the same error where the engine reports it for this track only.
+            return ModelInfo(id=TRANSNET_ID)
+        return ModelInfo(model.id, str(model.file), model.sha256, {"source": model.source})
+
     def setup(self) -> None:
         import cv2
 
@@ -90,6 +145,11 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         # pool on top of that oversubscribes the cores (measured: decoding ran 3x slower).
         cv2.setNumThreads(1)
         self._cv2 = cv2
+        self._transnet: Any = None
+        if self.params.transitions != "off":
+            from vidscope.models.transnet import TransNet
+
+            self._transnet = TransNet(threads=1, device=self.device)
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
         p = self.params
@@ -102,6 +162,13 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
             fade=FadeDetector(self._cv2, distance, p.fade_threshold, p.min_scene_len)
             if p.detect_fades
             else None,
+            finder=None
+            if self._transnet is None
+            else TransitionFinder(
+                self._transnet.predict,
+                every_frame=p.transitions == "all" or self._transnet.on_gpu,
+                dark=p.fade_threshold,
+            ),
             fps=fps,
         )
 
@@ -109,7 +176,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         return round((time - state.media.start) * float(state.fps))
 
     def _detect(self, state: _State, frame: Frame) -> None:
-        image = self._cv2.cvtColor(frame.image, self._cv2.COLOR_YUV2BGR_I420)
+        image = full = self._cv2.cvtColor(frame.image, self._cv2.COLOR_YUV2BGR_I420)
         if state.size is None:
             h, w = image.shape[:2]
             factor = w / self.params.min_width if w >= self.params.min_width else 1.0
@@ -121,31 +188,77 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         time_us = round(frame.time * MICROSECONDS)
         cut = state.content.process(time_us, image)
         if cut is not None:
-            state.boundaries.append((cut / MICROSECONDS, "cut"))
+            state.boundaries.append(
+                (cut / MICROSECONDS, "cut", cut / MICROSECONDS, cut / MICROSECONDS)
+            )
         if state.fade is not None:
             fade = state.fade.process(time_us, image)
             if fade is not None:
-                state.boundaries.append((fade, "fade"))
+                state.boundaries.append((fade, "fade", fade, fade))
+        if state.finder is not None:
+            state.times.append(frame.time)
+            small = self._cv2.resize(full, TRANSNET_SIZE, interpolation=self._cv2.INTER_AREA)
+            rgb = self._cv2.cvtColor(small, self._cv2.COLOR_BGR2RGB)
+            self._gradual(state, state.finder.push(rgb))
+
+    def _gradual(self, state: _State, found: list[Gradual]) -> None:
+        """Add the gradual transitions found to the boundaries, in seconds; a transition's
+        boundary is its middle frame."""
+        times = state.times
+        for g in found:
+            end = times[g.last + 1] if g.last + 1 < len(times) else state.last_end
+            middle = times[(g.first + g.last + 1) // 2]
+            state.boundaries.append((middle, g.kind, times[g.first], end))
 
     def _close(self, state: _State, upto: float | None) -> list[Record]:
         """Turn boundaries older than ``upto`` (all, if None) into finished shot records."""
+        min_len = self.params.min_scene_len / float(state.fps)
+        if upto is not None and state.finder is not None:
+            # Nothing is final where the learned detector may still report a transition.
+            undecided = state.finder.scanned
+            if undecided < len(state.times):
+                upto = min(upto, state.times[undecided])
         state.boundaries.sort()
-        ready = [b for b in state.boundaries if upto is None or b[0] < upto]
+        self._fuse(state, min_len)
+        # A cut or fade up to min_len after a gradual transition decides about it.
+        ready = [b for b in state.boundaries if upto is None or b[0] < upto - min_len]
         state.boundaries = state.boundaries[len(ready) :]
         records: list[Record] = []
-        min_len = self.params.min_scene_len / float(state.fps)
-        for t, kind in ready:
+        for t, kind, start, end in ready:
             if state.shot_start is None or t <= state.shot_start:
                 continue
+            transition = {"type": kind, "start": round(start, 6), "end": round(end, 6)}
             if t - state.shot_start < min_len:
                 # A fade and a content cut a few frames apart are one transition: a fade.
-                if kind == "fade" and records and state.shot_in == "cut":
-                    records[-1]["transition_out"] = state.shot_in = "fade"
+                if kind == "fade" and records and state.shot_in["type"] == "cut":
+                    records[-1]["transition_out"] = state.shot_in = transition
                 continue
-            records.append(self._shot(state, t, kind))
+            records.append(self._shot(state, t, transition))
         return records
 
-    def _shot(self, state: _State, end: float, kind: str) -> Record:
+    @staticmethod
+    def _fuse(state: _State, min_len: float) -> None:
+        """Drop each gradual transition within ``min_len`` of a cut, a fade through black or
+        the video's start: that boundary stays where its exact detector put it, and a fade
+        takes the gradual transitions' spans (its fade-out and fade-in) as its own."""
+        bounds = state.boundaries
+        exact = [i for i, b in enumerate(bounds) if b[1] in EXACT]
+        keep = []
+        for b in bounds:
+            _, kind, start, end = b
+            if kind in EXACT:
+                continue
+            near = [i for i in exact if start - min_len < bounds[i][0] < end + min_len]
+            for i in near:
+                t, other, first, last = bounds[i]
+                if other == "fade":
+                    bounds[i] = (t, other, min(first, start), max(last, end))
+            first_time = state.first_time if state.first_time is not None else start
+            keep.append(not near and start - min_len >= first_time)
+        flags = iter(keep)
+        state.boundaries = [b for b in bounds if b[1] in EXACT or next(flags)]
+
+    def _shot(self, state: _State, end: float, transition: dict[str, Any]) -> Record:
         assert state.shot_start is not None
         record = {
             "start": round(state.shot_start, 6),
@@ -155,10 +268,10 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
             "end_frame": self._frame_number(state, end),
             "duration": round(end - state.shot_start, 6),
             "transition_in": state.shot_in,
-            "transition_out": kind,
+            "transition_out": transition,
         }
         state.index += 1
-        state.shot_start, state.shot_in = end, kind
+        state.shot_start, state.shot_in = end, transition
         return record
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
@@ -166,6 +279,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
             assert isinstance(frame, Frame)
             if state.first_time is None:
                 state.first_time = state.shot_start = frame.time
+                state.shot_in = _edge("start", frame.time)
             self._detect(state, frame)
             state.last_end = frame.time + frame.duration
         # Both detectors may report a boundary a few frames late (flash filter); only
@@ -176,7 +290,19 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
     def finish(self, state: _State) -> Iterable[Record]:
         if state.first_time is None:
             return []
+        if state.finder is not None:
+            self._gradual(state, state.finder.finish())
         records = self._close(state, None)
         if state.shot_start is not None and state.last_end > state.shot_start:
-            records.append(self._shot(state, state.last_end, "end"))
+            records.append(self._shot(state, state.last_end, _edge("end", state.last_end)))
         return records
+
+    def report(self, state: _State) -> dict[str, Any]:
+        if state.finder is None:
+            return {}
+        return {"transition_windows": state.finder.windows_run}
+
+
+def _edge(kind: str, time: float) -> dict[str, Any]:
+    """The transition object of the video's start or end."""
+    return {"type": kind, "start": round(time, 6), "end": round(time, 6)}

@@ -1,0 +1,70 @@
+"""TransNetV2, the learned shot-transition detector, on ONNX Runtime.
+
+The model ships inside vidscope (``data/transnetv2.onnx``, see ``data/TRANSNETV2.md``) and is
+verified against its pinned SHA-256 on every load.  It reads windows of 100 frames of
+48x27 RGB ``uint8`` and scores every frame of the window with two heads: ``transition`` (the
+frame is the centre of a transition) and ``many_hot`` (the frame is inside one).  As upstream
+does, a video is read in windows that advance by 50 frames and only each window's middle 50
+predictions are kept (25 frames of context on each side; the video's first and last frames are
+repeated to pad its ends): :func:`window_frames` gives the frames window ``k`` reads.
+
+onnxruntime is imported when the model is loaded, not when this module is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidscope.models.detectors import open_session
+from vidscope.models.resolve import ResolvedModel, verify
+
+TRANSNET_FILE = Path(__file__).with_name("data") / "transnetv2.onnx"
+TRANSNET_SHA256 = "7de240498cdb817aded0addb2c301d8b5780901fe3ab923664c0848bbf5e97c3"
+TRANSNET_ID = "transnetv2"
+
+WINDOW = 100
+"""Frames the model reads at once."""
+STRIDE = 50
+"""Frames between two windows: the predictions each window keeps."""
+CONTEXT = (WINDOW - STRIDE) // 2
+"""Frames of context before the first kept prediction of a window."""
+HEIGHT, WIDTH = 27, 48
+
+
+def bundled_transnet() -> ResolvedModel:
+    """The TransNetV2 file shipped with vidscope, verified against its pinned SHA-256."""
+    digest = verify(
+        TRANSNET_FILE,
+        TRANSNET_SHA256,
+        "reinstall vidscope (pip install --force-reinstall vidscope), or set "
+        "shots.transitions=off to find hard cuts and fades only",
+    )
+    return ResolvedModel(TRANSNET_ID, TRANSNET_FILE, TRANSNET_FILE, digest, "package:vidscope")
+
+
+def window_frames(k: int, count: int) -> np.ndarray:
+    """Indices of the ``count``-frame video's frames that window ``k`` reads (ends clamped);
+    it predicts frames ``[k * STRIDE, (k + 1) * STRIDE)``."""
+    first = k * STRIDE - CONTEXT
+    return np.clip(np.arange(first, first + WINDOW), 0, count - 1)
+
+
+class TransNet:
+    """A loaded TransNetV2; ``predict`` is safe to call from one thread at a time."""
+
+    def __init__(self, threads: int = 1, device: str = "cpu") -> None:
+        self.model = bundled_transnet()
+        self._session: Any = open_session(self.model.path, threads, device)
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the session runs on a GPU (then every frame is affordable)."""
+        return "CUDAExecutionProvider" in self._session.get_providers()
+
+    def predict(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both heads' probabilities, ``[n, 100]`` each, for ``[n, 100, 27, 48, 3]`` RGB."""
+        transition, many_hot = self._session.run(["transition", "many_hot"], {"frames": windows})
+        return transition, many_hot
