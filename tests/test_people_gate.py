@@ -14,7 +14,9 @@ import pytest
 
 from conftest import missing
 from vidscope.analyzers.people import runtime
-from vidscope.analyzers.people.gate import NOBODY, PERSON_SCORE, PersonGate, best, covers
+from vidscope.analyzers.people.common import Observation
+from vidscope.analyzers.people.gate import NOBODY, PERSON_SCORE, PersonGate, Verdict, best, covers
+from vidscope.analyzers.people.segmentation import SegmentationAnalyzer, SegmentationParams
 from vidscope.analyzers.settings import load_settings
 from vidscope.engine.local import Engine
 from vidscope.report.data import build
@@ -105,3 +107,26 @@ def test_no_evidence_on_a_deer(gate, media):
     # The deer at 7.2 s scores highest as a person in testvideo (0.39 at 640 pixels).
     image = _frame(media("pyscenedetect/testvideo.mp4"), 7.2)
     assert gate.judge(image, None, []) == NOBODY
+
+
+def test_segmentation_drops_an_unconfirmed_claim_and_its_mask(tmp_path):
+    analyzer = SegmentationAnalyzer(SegmentationParams(mask_dir=str(tmp_path)))
+    masks = [tmp_path / f"{k}.png" for k in range(3)]
+    for mask in masks:
+        mask.write_bytes(b"png")
+    box = [0.1, 0.0, 0.9, 1.0]
+    seen = [
+        Observation(0.0, 0.5, 64, 48, {"person_share": 0.8, "box": box, "mask": str(masks[0])},
+                    NOBODY),
+        Observation(0.5, 1.0, 64, 48, {"person_share": 0.4, "box": box, "mask": str(masks[1])},
+                    Verdict("face", 0.91)),
+        Observation(1.0, 1.5, 64, 48, {"person_share": 0.0, "box": None, "mask": str(masks[2])},
+                    NOBODY),
+    ]  # fmt: skip
+    dropped, kept, empty = analyzer.records(None, seen)
+    assert dropped["person_share"] == 0 and dropped["box"] is None and "mask" not in dropped
+    assert dropped["basis"] is None and dropped["model_share"] == 0.8
+    assert not masks[0].exists()
+    assert kept["person_share"] == 0.4 and kept["box"] == box and kept["mask"] == "1.png"
+    assert kept["basis"] == "face" and kept["confidence"] == 0.91
+    assert empty["mask"] == "2.png" and empty["basis"] is None and masks[2].exists()

@@ -114,15 +114,14 @@ class PeopleAnalyzer(Analyzer[PP]):
     @property
     def gated(self) -> bool:
         """Whether claimed people need evidence (parameter ``gate``)."""
-        return bool(getattr(self.params, "gate", False))
+        return isinstance(self.params, GatedParams) and self.params.gate
 
     def gate_info(self) -> dict[str, str]:
         """The gate's models, for :meth:`model_info` (none with the gate off)."""
         if not self.gated:
             return {}
-        return {
-            "gate": f"mediapipe {runtime.MEDIAPIPE} face detection (both) + {NANODET_ID} person"
-        }
+        faces = f"mediapipe {runtime.MEDIAPIPE} face detection (short, then full range)"
+        return {"gate": f"{faces} + {NANODET_ID} person"}
 
     def claim(self, result: dict[str, Any]) -> tuple[bool, list[float] | None]:
         """Whether the sidecar's ``result`` claims a person, and the claim's box (None:
