@@ -210,3 +210,15 @@ def test_manifest_names_stay_inside_the_output(media, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["input", "input-2"]
     for name in ("input", "input-2"):
         assert json.loads((out / name / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_short_help_and_version():
+    version = vidscope("-V")
+    assert version.returncode == 0, version.stderr
+    lines = version.stdout.splitlines()
+    assert lines[0].startswith("vidscope ") and lines[1].startswith("Python 3.")
+    assert any(line.startswith("av ") for line in lines)
+    assert vidscope("--version").stdout == version.stdout
+    for args in (("-h",), ("analyze", "-h"), ("export", "-h")):
+        proc = vidscope(*args)
+        assert proc.returncode == 0 and "Usage:" in proc.stdout, (args, proc.stderr)

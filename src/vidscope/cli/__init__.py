@@ -8,6 +8,7 @@ string annotations cost each command 5 ms.
 
 import gc
 import os
+from typing import Annotated
 
 import typer
 
@@ -26,7 +27,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from vidscope.cli.console import versions
+
+        typer.echo(versions())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "-V",
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="the version of vidscope, Python and the libraries it runs on",
+        ),
+    ] = False,
+) -> None:
+    """Decode a video once, run many analyzers, get one time-aligned result bundle."""
+
+
 app.command()(analyze)
 app.command("analyzers")(list_analyzers)
 app.command()(show)

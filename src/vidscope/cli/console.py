@@ -43,3 +43,24 @@ def fail(exc: VidscopeError) -> typer.Exit:
     """Print ``exc`` as one line on stderr; the exit to raise, with its documented code."""
     err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
+
+
+VERSIONED = ("av", "numpy", "onnxruntime", "faster-whisper", "rapidocr", "fastapi", "torch", "ray")
+"""The libraries whose versions decide what a run does, named by ``vidscope --version``."""
+
+
+def versions() -> str:
+    """vidscope's version, then Python's and each installed library's of :data:`VERSIONED`
+    (read from the installed metadata: nothing is imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from vidscope._version import __version__
+
+    lines = [f"vidscope {__version__}", f"Python {platform.python_version()}"]
+    for name in VERSIONED:
+        try:
+            lines.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return "\n".join(lines)
