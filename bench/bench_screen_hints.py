@@ -20,6 +20,7 @@ other words against ``plain`` (words the two decodes agree on), and the CPU seco
 decoding (all threads; the wall time on a shared machine says little).
 
     .venv/bin/python bench/bench_screen_hints.py [--model tiny.en] [--voices en-us,en-gb]
+        [--names Brightwell,Novalune] [--ways plain,screen,hotwords]
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def main() -> None:
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--voices", default="en-us,en-gb,en-029")
     ap.add_argument("--names", default=",".join(NAMES))
+    ap.add_argument("--ways", default=",".join(WAYS), help="plain must be one of them")
     args = ap.parse_args()
     params = TranscriptParams(asr_model=args.model, download=False)
     asr = Forced(params)
@@ -122,7 +124,7 @@ def main() -> None:
             results: dict[str, Any] = {}
             for case, text in (("name", name.upper()), ("unrelated", UNRELATED)):
                 card = [{"start": 0.0, "end": promo.duration, "text": text, "score": 0.97}]
-                for way in WAYS:
+                for way in args.ways.split(","):
                     hint = name if case == "name" else UNRELATED
                     asr.forced = {
                         "prompt": {"initial_prompt": hint},
