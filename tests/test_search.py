@@ -248,7 +248,8 @@ def test_cli_index_search_and_analyze_adding_to_the_index(media, testvideo, mega
     assert "transcript" in run.stdout and "megamind" in run.stdout and "testvideo" not in run.stdout
     assert "report.html#t=" in run.stdout
     bad = cli("search", '"open', "--index", str(path), check=False)
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: unbalanced quote in the query: '\"open'"
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: unbalanced quote in the query: '\"open'"
     assert cli("search", "x", "--within", "soon", "--index", str(path), check=False).returncode == 2
     none = cli("search", "x", "--index", str(tmp_path / "none.sqlite3"), check=False)
     assert none.returncode == 2 and "no search index here" in none.stderr
@@ -256,42 +257,41 @@ def test_cli_index_search_and_analyze_adding_to_the_index(media, testvideo, mega
 
 @pytest.mark.slow
 def test_http_search_sees_only_the_callers_jobs(media, tmp_path):
-    with serving(tmp_path / "data") as served:
-        with served.client(ALICE) as alice, served.client(BOB) as bob:
-            mine = submitted(
-                upload(alice, media("debian/Megamind.avi"), analyzers="shots,transcript")
-            )
-            theirs = submitted(
-                upload(bob, media("pyscenedetect/testvideo.mp4"), analyzers="shots,ocr")
-            )
-            for client, job in ((alice, mine), (bob, theirs)):
-                assert wait_for(client, job, timeout=180)["status"] == "succeeded"
-            said = alice.get("/v1/search", params={"q": "relief"}).raise_for_status().json()
-            assert [h["job"] for h in said["hits"]] == [mine] and said["next_offset"] is None
-            hit = said["hits"][0]
-            assert hit["records"].startswith(f"/v1/jobs/{mine}/tracks/transcript?start=")
-            assert alice.get(hit["records"]).status_code == 200
-            # The attacker: another key sees none of it, by words, track or phrase.
-            for q in ("relief", "transcript:relief", '"a relief to hear"', "judg*"):
-                assert bob.get("/v1/search", params={"q": q}).json()["hits"] == [], q
-            assert alice.get("/v1/search", params={"q": "ocr:castellano"}).json()["hits"] == []
-            assert bob.get(hit["records"]).status_code == 404
-            # Paging: two at a time, no hit twice, and the last page says so.
-            seen, offset = [], 0
-            while offset is not None:
-                page = bob.get(
-                    "/v1/search", params={"q": "ocr:castellano", "limit": 2, "offset": offset}
-                ).json()
-                assert {h["job"] for h in page["hits"]} == {theirs}
-                seen += [(h["start"], h["end"]) for h in page["hits"]]
-                offset = page["next_offset"]
-            assert len(seen) == len(set(seen)) > 2
-            assert alice.get("/v1/search", params={"q": '"x'}).status_code == 422
-            with served.client(None) as anonymous:
-                assert anonymous.get("/v1/search", params={"q": "relief"}).status_code == 401
-            # A deleted job leaves the index with it.
-            assert alice.delete(f"/v1/jobs/{mine}").status_code in (200, 202, 204)
-            assert alice.get("/v1/search", params={"q": "relief"}).json()["hits"] == []
+    with (
+        serving(tmp_path / "data") as served,
+        served.client(ALICE) as alice,
+        served.client(BOB) as bob,
+    ):
+        mine = submitted(upload(alice, media("debian/Megamind.avi"), analyzers="shots,transcript"))
+        theirs = submitted(upload(bob, media("pyscenedetect/testvideo.mp4"), analyzers="shots,ocr"))
+        for client, job in ((alice, mine), (bob, theirs)):
+            assert wait_for(client, job, timeout=180)["status"] == "succeeded"
+        said = alice.get("/v1/search", params={"q": "relief"}).raise_for_status().json()
+        assert [h["job"] for h in said["hits"]] == [mine] and said["next_offset"] is None
+        hit = said["hits"][0]
+        assert hit["records"].startswith(f"/v1/jobs/{mine}/tracks/transcript?start=")
+        assert alice.get(hit["records"]).status_code == 200
+        # The attacker: another key sees none of it, by words, track or phrase.
+        for q in ("relief", "transcript:relief", '"a relief to hear"', "judg*"):
+            assert bob.get("/v1/search", params={"q": q}).json()["hits"] == [], q
+        assert alice.get("/v1/search", params={"q": "ocr:castellano"}).json()["hits"] == []
+        assert bob.get(hit["records"]).status_code == 404
+        # Paging: two at a time, no hit twice, and the last page says so.
+        seen, offset = [], 0
+        while offset is not None:
+            page = bob.get(
+                "/v1/search", params={"q": "ocr:castellano", "limit": 2, "offset": offset}
+            ).json()
+            assert {h["job"] for h in page["hits"]} == {theirs}
+            seen += [(h["start"], h["end"]) for h in page["hits"]]
+            offset = page["next_offset"]
+        assert len(seen) == len(set(seen)) > 2
+        assert alice.get("/v1/search", params={"q": '"x'}).status_code == 422
+        with served.client(None) as anonymous:
+            assert anonymous.get("/v1/search", params={"q": "relief"}).status_code == 401
+        # A deleted job leaves the index with it.
+        assert alice.delete(f"/v1/jobs/{mine}").status_code in (200, 202, 204)
+        assert alice.get("/v1/search", params={"q": "relief"}).json()["hits"] == []
     index = sqlite3.connect(tmp_path / "data" / "search.sqlite3")
     owners = {row[0] for row in index.execute("SELECT owner FROM bundles")}
     assert len(owners) == 1 and None not in owners
@@ -299,7 +299,6 @@ def test_http_search_sees_only_the_callers_jobs(media, tmp_path):
 
 def test_the_report_opens_at_the_fragments_time(testvideo, tmp_path):
     from test_report import CHROMIUM, CHROMIUM_ARGS
-
     from vidscope.report import write_report
 
     sync_api = need("playwright.sync_api")

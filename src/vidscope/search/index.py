@@ -22,6 +22,7 @@ from vidscope.config import Settings, default_data_dir
 from vidscope.errors import InputError
 from vidscope.search.rows import bundle_rows, digest, shot_spans
 from vidscope.search.schema import connect
+from vidscope.search.text import tokens
 from vidscope.timeline.bundle import MANIFEST
 from vidscope.timeline.result import Result
 
@@ -37,6 +38,14 @@ def index_path(settings: Settings) -> Path:
 def bundle_key(path: Path) -> str:
     """How the command line names a bundle in the index: its absolute path."""
     return str(path.resolve())
+
+
+def _words(words: tuple[tuple[str, float, float], ...]) -> str | None:
+    """A segment's words as stored: each one's folded tokens and its times, so that a search
+    places a hit at its words without folding them again."""
+    if not words:
+        return None
+    return orjson.dumps([(" ".join(tokens(w)), start, end) for w, start, end in words]).decode()
 
 
 def find_bundles(roots: Iterable[Path]) -> Iterator[Path]:
@@ -136,7 +145,7 @@ class SearchIndex:
                         r.speaker,
                         r.text,
                         r.body or r.text,
-                        orjson.dumps(r.words).decode() if r.words else None,
+                        _words(r.words),
                     )
                     for r in rows
                 ],

@@ -21,13 +21,14 @@ import orjson
 from vidscope.errors import UsageError
 from vidscope.search.query import FAMILIES, Clause, Query
 from vidscope.search.rows import TEXT
-from vidscope.search.text import find_phrase, highlight, tokens
+from vidscope.search.text import find_phrase, highlight
 
 MAX_CLAUSE_ROWS = 100_000
 """Rows one clause of an ``AND`` query may bring back before the join: a bound on memory."""
 
 
-@dataclass(frozen=True)
+# Not frozen: an AND query builds thousands, and a frozen init costs twice as much.
+@dataclass(slots=True)
 class Hit:
     """One moment: where (``bundle``, ``start``, ``end``, ``shot``), which ``track`` said
     what (``text``, ``snippet`` with the matched words in ``[...]``), and how well
@@ -40,8 +41,19 @@ class Hit:
     text: str
     score: float
     shot: int | None
-    snippet: str
+    snippet: str = ""
     bid: int = field(default=0, repr=False, compare=False)
+    terms: tuple[tuple[tuple[str, ...], bool], ...] = field(default=(), repr=False, compare=False)
+    """The clause's terms, to mark in the snippet."""
+    parts: tuple[Hit, ...] = field(default=(), repr=False, compare=False)
+    """The hits of an ``AND`` query's clauses that make this moment."""
+
+    def marked(self) -> Hit:
+        """This hit with its snippet: made only for the hits shown (a tenth of a
+        millisecond each, which a thousand rows of an ``AND`` clause would add up)."""
+        if self.parts:
+            return replace(self, snippet=" + ".join(p.marked().snippet for p in self.parts))
+        return replace(self, snippet=highlight(self.text, self.terms))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,14 +92,18 @@ def search(
     _check_tracks(db, query, owner)
     if len(query.clauses) == 1:
         hits = _lookup(db, query.clauses[0], owner, bids, limit + 1, offset)
-        return Page(hits[:limit], len(hits) > limit)
-    found: list[list[Hit]] = []
-    for clause in query.clauses:
-        hits = _lookup(db, clause, owner, bids, MAX_CLAUSE_ROWS, 0)
-        found.append(hits)
-        bids = {h.bid for h in hits}
+        return Page([h.marked() for h in hits[:limit]], len(hits) > limit)
+    # The rarest clause first: each later one is looked up only in the bundles the earlier
+    # ones were found in.
+    found: list[list[Hit]] = [[] for _ in query.clauses]
+    for n in sorted(range(len(query.clauses)), key=lambda n: _count(db, query.clauses[n])):
+        found[n] = _lookup(db, query.clauses[n], owner, bids, MAX_CLAUSE_ROWS, 0)
+        bids = {h.bid for h in found[n]}
+        if not bids:
+            return Page([], False)
     joined = _join(db, found, within)
-    return Page(joined[offset : offset + limit], len(joined) > offset + limit)
+    page = joined[offset : offset + limit]
+    return Page([h.marked() for h in page], len(joined) > offset + limit)
 
 
 def _bids(db: sqlite3.Connection, keys: Iterable[str]) -> set[int]:
@@ -112,6 +128,17 @@ def _check_tracks(db: sqlite3.Connection, query: Query, owner: str | None) -> No
     if unknown:
         known = ", ".join(sorted(set(FAMILIES) | present | {"speaker"}))
         raise UsageError(f"no track {unknown[0]!r} in the index (tracks: {known})")
+
+
+def _count(db: sqlite3.Connection, clause: Clause) -> int:
+    """About how many rows ``clause`` matches, every track and owner counted: a cheap
+    estimate (FTS5 counts from its index) of how selective it is."""
+    match = clause.match()
+    if match is None:
+        sql, args = "SELECT count(*) FROM moments WHERE speaker = ? COLLATE NOCASE", clause.speaker
+    else:
+        sql, args = "SELECT count(*) FROM fts WHERE fts MATCH ?", match
+    return int(db.execute(sql, (args,)).fetchone()[0])
 
 
 def _lookup(
@@ -158,7 +185,7 @@ def _lookup(
 
 
 def _hit(row: sqlite3.Row, clause: Clause) -> Hit:
-    terms = [(t.words, t.prefix) for t in clause.terms]
+    terms = tuple((t.words, t.prefix) for t in clause.terms)
     start, end = row["start"], row["end"]
     if row["words"] and terms:
         start, end = _narrow(orjson.loads(row["words"]), terms, start, end)
@@ -170,8 +197,8 @@ def _hit(row: sqlite3.Row, clause: Clause) -> Hit:
         text=row["text"],
         score=round(-row["rank"], 4) if row["rank"] else 1.0,
         shot=row["shot"],
-        snippet=highlight(row["text"], terms),
         bid=row["bid"],
+        terms=terms,
     )
 
 
@@ -182,11 +209,12 @@ def _narrow(
     end: float,
 ) -> tuple[float, float]:
     """The span of the words of a segment that match ``terms`` (the segment's own span when
-    none does: its words may be tokenized differently from its text)."""
+    none does: its words may be tokenized differently from its text).  ``words`` are stored
+    folded (see :func:`vidscope.search.index._words`)."""
     stream: list[str] = []
     owner_of: list[int] = []
     for k, (word, _, _) in enumerate(words):
-        for token in tokens(word):
+        for token in word.split():
             stream.append(token)
             owner_of.append(k)
     hit: set[int] = set()
@@ -205,22 +233,29 @@ def _join(db: sqlite3.Connection, found: list[list[Hit]], within: float | None) 
     for n, hits in enumerate(found):
         for h in hits:
             by_bundle[h.bid][n].append(h)
+    both = [bid for bid, groups in by_bundle.items() if all(groups)]
+    shots = {} if within is not None else _shots(db, both)
     out: list[Hit] = []
-    for bid, groups in by_bundle.items():
-        if not all(groups):
-            continue
-        shots = [] if within is not None else _shots(db, bid)
-        if shots:
-            out += _same_shot(groups, shots)
+    for bid in both:
+        if shots.get(bid):
+            out += _same_shot(by_bundle[bid], shots[bid])
         else:
-            out += _near(groups, within or 0.0)
+            out += _near(by_bundle[bid], within or 0.0)
     out.sort(key=lambda h: (-h.score, h.bundle, h.start))
     return out
 
 
-def _shots(db: sqlite3.Connection, bid: int) -> list[tuple[int, float, float]]:
-    rows = db.execute("SELECT shot, start, end FROM shots WHERE bid = ? ORDER BY start", (bid,))
-    return [(r["shot"], r["start"], r["end"]) for r in rows]
+def _shots(db: sqlite3.Connection, bids: list[int]) -> dict[int, list[tuple[int, float, float]]]:
+    """The shots of each bundle of ``bids``, in time order."""
+    rows = db.execute(
+        "SELECT bid, shot, start, end FROM shots WHERE bid IN (SELECT value FROM json_each(?))"
+        " ORDER BY bid, start",
+        (orjson.dumps(bids).decode(),),
+    )
+    out: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+    for r in rows:
+        out[r["bid"]].append((r["shot"], r["start"], r["end"]))
+    return out
 
 
 def _overlapped(hit: Hit, shots: list[tuple[int, float, float]], starts: list[float]) -> set[int]:
@@ -286,5 +321,5 @@ def _combined(parts: list[Hit], start: float, end: float, shot: int | None) -> H
         text=" + ".join(p.text for p in parts),
         score=round(sum(p.score for p in parts), 4),
         shot=shot,
-        snippet=" + ".join(p.snippet for p in parts),
+        parts=tuple(parts),
     )
