@@ -178,6 +178,30 @@ def test_models_load_once_for_many_inputs(tmp_path, monkeypatch):
     assert all(len(r.track("shots")) == 2 for r in results)
 
 
+def test_the_engine_takes_the_choices_analyze_takes(tmp_path):
+    clip = tmp_path / "c.mp4"
+    make_video(clip, [2.0, 2.0], fps=10, size=(96, 64))
+    events: list[str] = []
+    with vidscope.Engine(
+        {"analyzer.shots.threshold": 20},
+        analyzers=["shots"],
+        device="cpu",
+        progress=lambda event, **data: events.append(event),
+    ) as engine:
+        assert engine.settings.analyzers == ["shots"]
+        assert engine.settings.analyzer["shots"]["threshold"] == 20
+        result = engine.analyze(clip, tmp_path / "out")
+    assert result.tracks == ["shots"] and len(result.track("shots")) == 2
+    assert events  # the callable saw the run
+    with pytest.raises(TypeError, match="give analyzers, device, config and wait as settings"):
+        vidscope.Engine(load_settings().settings, analyzers=["shots"])
+    assert [n for n in dir(vidscope) if not n.startswith("__")] == [
+        "Engine",
+        "Result",
+        "analyze",
+    ]
+
+
 def test_unknown_analyzer_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown analyzer 'nope'"):
         Engine(load_settings(overrides={"analyzers": ["nope"]}).settings)

@@ -38,4 +38,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    # The public names and the module's own dunders, not what this file imports.
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})

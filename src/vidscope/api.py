@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidscope.analyzers.settings import load_settings
 from vidscope.engine.local import Engine
-from vidscope.engine.progress import ProgressSink, null_sink
+from vidscope.engine.progress import ProgressSink
 from vidscope.timeline.result import Result
 
 
@@ -20,9 +19,10 @@ def analyze(
     *,
     config: str | Path | None = None,
     settings: dict[str, Any] | None = None,
+    device: str | None = None,
     force: bool = False,
     wait: bool = False,
-    progress: ProgressSink = null_sink,
+    progress: ProgressSink | bool = False,
 ) -> Result:
     """Analyze one video, audio file or URL and return its result bundle.
 
@@ -31,13 +31,18 @@ def analyze(
     temporary directory).  ``settings`` takes dotted keys as on the command line, e.g.
     ``{"analyzer.shots.threshold": 30, "device": "cuda"}``.  When another run is writing
     ``output``, this raises :class:`~vidscope.errors.BundleBusy`, or with ``wait`` waits for it.
+    ``progress=True`` shows progress on stderr; a callable receives the progress events.
+    To analyze several inputs with the models loaded once, use :class:`vidscope.Engine`,
+    which takes the same choices.
     """
-    overrides = dict(settings or {})
-    if analyzers is not None:
-        overrides["analyzers"] = list(analyzers)
-    if wait:
-        overrides["wait_for_bundle"] = True
-    effective = load_settings(Path(config) if config else None, overrides)
+    engine = Engine(
+        settings,
+        analyzers=analyzers,
+        device=device,
+        config=config,
+        wait=wait,
+        progress=progress,
+    )
     out = Path(output) if output is not None else Path(tempfile.mkdtemp(prefix="vidscope-"))
-    with Engine(effective.settings, sink=progress) as engine:
+    with engine:
         return engine.analyze(source, out, force=force)

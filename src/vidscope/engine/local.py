@@ -4,14 +4,15 @@ side, every model loaded once for all of them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from vidscope.analyzers.settings import load_settings
 from vidscope.config import Settings
 from vidscope.engine.executor import InputResult
 from vidscope.engine.plan import Plan
-from vidscope.engine.progress import ProgressSink, null_sink
+from vidscope.engine.progress import ProgressSink, make_sink, null_sink
 from vidscope.engine.run import InputRunner
 from vidscope.engine.workers import WorkerFactory, make_worker
 from vidscope.errors import VidscopeError
@@ -28,13 +29,37 @@ class Engine:
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: Settings | Mapping[str, Any] | None = None,
         *,
+        analyzers: Sequence[str] | None = None,
+        device: str | None = None,
+        config: str | Path | None = None,
+        wait: bool = False,
+        progress: ProgressSink | bool = False,
         sink: ProgressSink = null_sink,
         worker_factory: WorkerFactory = make_worker,
         plan: Plan | None = None,
     ):
-        settings = settings if settings is not None else load_settings().settings
+        """The same choices as :func:`vidscope.analyze`: ``analyzers`` by name, ``device``
+        (``cpu``, ``cuda``, ``cuda:N``), a ``config`` file, ``settings`` as dotted keys
+        (``{"analyzer.shots.threshold": 30}``) or a ready :class:`~vidscope.config.Settings`,
+        ``wait`` for a bundle another run is writing, and ``progress``: ``True`` for a
+        progress display on stderr, or a callable receiving the progress events."""
+        if not isinstance(settings, Settings):
+            overrides: dict[str, Any] = dict(settings or {})
+            if analyzers is not None:
+                overrides["analyzers"] = list(analyzers)
+            if device is not None:
+                overrides["device"] = device
+            if wait:
+                overrides["wait_for_bundle"] = True
+            settings = load_settings(Path(config) if config else None, overrides).settings
+        elif analyzers is not None or device is not None or config is not None or wait:
+            raise TypeError("give analyzers, device, config and wait as settings, or not at all")
+        if progress is True:
+            sink = make_sink(settings.progress)
+        elif progress is not False:
+            sink = progress
         self.runner = InputRunner(settings, sink=sink, worker_factory=worker_factory, plan=plan)
 
     @property
