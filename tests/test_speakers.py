@@ -99,12 +99,12 @@ def test_micro_clusters_stay_bounded_and_group_into_voices():
     clusters = MicroClusters(dim=256, limit=16)
     ids = clusters.add(vectors)
     assert len(clusters.ids) <= 16
-    labels = group(clusters.centroids(), clusters.counts, SpeakerBounds(threshold=0.5))
+    labels = group(clusters.sums, clusters.counts, SpeakerBounds(threshold=0.5)).labels()
     found = labels[[clusters.resolve(i) for i in ids]]
     assert len(set(found.tolist())) == 3
     # Every voice maps onto one speaker.
     assert all(len(set(found[truth == v].tolist())) == 1 for v in range(3))
-    two = group(clusters.centroids(), clusters.counts, SpeakerBounds(0.5, num=2))
+    two = group(clusters.sums, clusters.counts, SpeakerBounds(0.5, num=2)).labels()
     assert len(set(two.tolist())) == 2
 
 

@@ -8,11 +8,11 @@ length; each window keeps the id of the micro-cluster it joined, and merged ids 
 cluster that took them in.
 
 **Final.**  At the end the micro-clusters are grouped by average-linkage agglomeration
-(cosine similarity of centroids, weighted by their sizes) until the closest two groups are
-less alike than ``threshold``, within ``min_speakers``..``max_speakers`` (or exactly
-``num_speakers``).  Groups holding less than ``min_share`` of the windows are folded into
-the group they resemble most, and so are groups of fewer than ``min_count`` windows (a
-partial straddling two voices, a cough): a speaker says more than that.
+(the mean cosine similarity between the windows of two groups, which their sums give) until
+the closest two groups are less alike than ``threshold``, within ``min_speakers`` to
+``max_speakers`` (or exactly ``num_speakers``).  Groups holding less than ``min_share`` of
+the windows are folded into the group they resemble most, and so are groups of fewer than
+``min_count`` windows (a partial straddling two voices, a cough): a speaker says more.
 """
 
 from __future__ import annotations
@@ -97,52 +97,72 @@ class SpeakerBounds:
     min_share: float = 0.03
     min_count: int = 2
 
+    @property
+    def floor(self) -> int:
+        """Fewest groups folding may leave."""
+        return max(1, self.num if self.num is not None else self.low)
 
-def group(centroids: np.ndarray, counts: np.ndarray, bounds: SpeakerBounds) -> np.ndarray:
-    """Speaker index (0..n-1) of each micro-cluster: average-linkage agglomeration."""
-    n = len(centroids)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    weights = counts.astype(np.float64)
-    pair = (centroids @ centroids.T) * np.outer(weights, weights)
-    groups: list[list[int]] = [[i] for i in range(n)]
 
-    def linkage(a: list[int], b: list[int]) -> float:
-        return float(pair[np.ix_(a, b)].sum() / (weights[a].sum() * weights[b].sum()))
+class Grouping:
+    """Micro-clusters (the sum of their unit vectors and their count) put into groups."""
 
-    def closest() -> tuple[float, int, int]:
+    def __init__(self, sums: np.ndarray, counts: np.ndarray) -> None:
+        self.weights = counts.astype(np.float64)
+        # Sums of pairwise similarities: a group's linkage is then the mean similarity of
+        # every window of one group to every window of the other, exactly as if the matrix
+        # over all windows were built, and it does not drift up as groups grow.
+        self.pair = sums @ sums.T
+        self.groups: list[list[int]] = [[i] for i in range(len(sums))]
+
+    def linkage(self, a: int, b: int) -> float:
+        """Mean cosine similarity between the windows of groups ``a`` and ``b``."""
+        ga, gb = self.groups[a], self.groups[b]
+        total = self.weights[ga].sum() * self.weights[gb].sum()
+        return float(self.pair[np.ix_(ga, gb)].sum() / total)
+
+    def closest(self) -> tuple[float, int, int]:
+        """The most alike pair of groups and their linkage."""
         best = (-np.inf, 0, 1)
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                best = max(best, (linkage(groups[i], groups[j]), i, j))
+        for i in range(len(self.groups)):
+            for j in range(i + 1, len(self.groups)):
+                best = max(best, (self.linkage(i, j), i, j))
         return best
 
-    def merge(i: int, j: int) -> None:
-        groups[i] += groups.pop(j)
+    def size(self, k: int) -> float:
+        return float(self.weights[self.groups[k]].sum())
 
-    target = bounds.num
-    while len(groups) > 1:
-        sim, i, j = closest()
-        if target is not None:
-            if len(groups) <= target:
+    def fold(self, k: int) -> None:
+        """Put group ``k`` into the group most like it."""
+        others = [j for j in range(len(self.groups)) if j != k]
+        nearest = max(others, key=lambda j: self.linkage(k, j))
+        self.groups[nearest] += self.groups[k]
+        del self.groups[k]
+
+    def labels(self) -> np.ndarray:
+        """Group index (0..n-1) of each micro-cluster."""
+        out = np.zeros(len(self.weights), np.int64)
+        for k, members in enumerate(self.groups):
+            out[members] = k
+        return out
+
+
+def group(sums: np.ndarray, counts: np.ndarray, bounds: SpeakerBounds) -> Grouping:
+    """Average-linkage agglomeration of micro-clusters into speakers, small groups folded."""
+    g = Grouping(sums, counts)
+    while len(g.groups) > 1:
+        sim, i, j = g.closest()
+        if bounds.num is not None:
+            if len(g.groups) <= bounds.num:
                 break
-        elif len(groups) <= bounds.high and (sim < bounds.threshold or len(groups) <= bounds.low):
+        elif len(g.groups) <= bounds.high and (
+            sim < bounds.threshold or len(g.groups) <= bounds.low
+        ):
             break
-        merge(i, j)
-    # Fold groups too small to be a speaker into their nearest group (unless that would go
-    # below the number of speakers asked for).
-    floor = bounds.num if bounds.num is not None else bounds.low
-    total = weights.sum()
-    while len(groups) > max(floor, 1):
-        sizes = [weights[g].sum() for g in groups]
-        small = int(np.argmin(sizes))
-        if sizes[small] >= max(bounds.min_count, bounds.min_share * total):
+        g.groups[i] += g.groups.pop(j)
+    total = g.weights.sum()
+    while len(g.groups) > bounds.floor:
+        small = min(range(len(g.groups)), key=g.size)
+        if g.size(small) >= max(bounds.min_count, bounds.min_share * total):
             break
-        others = [k for k in range(len(groups)) if k != small]
-        nearest = max(others, key=lambda k: linkage(groups[small], groups[k]))
-        groups[nearest] += groups[small]
-        del groups[small]
-    labels = np.zeros(n, np.int64)
-    for k, members in enumerate(groups):
-        labels[members] = k
-    return labels
+        g.fold(small)
+    return g

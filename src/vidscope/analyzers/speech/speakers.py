@@ -14,15 +14,19 @@ quarters of it are speech.
 (:mod:`~vidscope.analyzers.speech.speaker_clusters`); no matrix over all partials is ever
 built, so a two-hour file costs what a two-minute one does, plus a few numbers per partial.
 At the end the micro-clusters are grouped into speakers: average linkage until the closest
-two groups are less alike than ``threshold`` (cosine similarity; 0.72 lies in the middle of
-the range, 0.7 to 0.75, that counts every speaker of ``bench/bench_speakers.py`` right),
-within ``min_speakers`` and ``max_speakers``, or exactly ``num_speakers``.
+two groups are less alike than ``threshold`` (the mean cosine similarity between their
+partials; 0.7 lies in the middle of the range, 0.65 to 0.75, that counts the speakers of
+every conversation of ``bench/bench_speakers.py`` right), within ``min_speakers`` and
+``max_speakers``, or exactly ``num_speakers``.  A group heard only in passing (each of its
+partials next to another voice's in the same span: partials straddling a change of speaker)
+is not a speaker.
 
 **Turns.**  Within a speech span each partial speaks for the time nearest its centre; a lone
 partial between two of another speaker takes theirs, and neighbours of one speaker merge
 into one turn.  ``confidence`` is how much closer the turn's voice is to its speaker's
 centroid than to any other speaker's (difference of cosine similarities, duration-weighted;
-with a single speaker, the similarity to that speaker).  Overlapping speech goes to one speaker.
+with a single speaker, the similarity to that speaker).  Overlapping speech goes to one
+speaker.
 """
 
 from __future__ import annotations
@@ -50,7 +54,12 @@ from vidscope.analyzers.base import (
     TrackView,
 )
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, AudioBuffer
-from vidscope.analyzers.speech.speaker_clusters import MicroClusters, SpeakerBounds, group
+from vidscope.analyzers.speech.speaker_clusters import (
+    Grouping,
+    MicroClusters,
+    SpeakerBounds,
+    group,
+)
 from vidscope.media.probe import MediaInfo
 from vidscope.models.voice_encoder import (
     ENCODER_FILE,
@@ -84,10 +93,11 @@ class SpeakersParams(Params):
     min_speakers: int = Field(1, ge=1, le=20, description="fewest speakers the estimate may give")
     max_speakers: int = Field(10, ge=1, le=20, description="most speakers the estimate may give")
     threshold: float = Field(
-        0.72,
+        0.7,
         gt=0.0,
         lt=1.0,
-        description="cosine similarity under which two voices are different speakers",
+        description="mean cosine similarity of two voices' partials below which they are two "
+        "speakers",
     )
 
     @model_validator(mode="after")
@@ -235,29 +245,46 @@ def speaker_turns(state: _State, p: SpeakersParams) -> list[Record]:
     if not state.windows:
         return []
     bounds = SpeakerBounds(p.threshold, p.num_speakers, p.min_speakers, p.max_speakers)
-    centroids = clusters.centroids()
-    labels = group(centroids, clusters.counts, bounds)
-    speakers = np.stack(
-        [clusters.sums[labels == k].sum(axis=0) for k in range(int(labels.max()) + 1)]
-    )
-    speakers /= np.linalg.norm(speakers, axis=1, keepdims=True)
-    margin = _margins(centroids @ speakers.T, labels)
-    pieces: list[tuple[float, float, int, float]] = []
+    grouping = group(clusters.sums, clusters.counts, bounds)
     by_span: dict[int, list[tuple[float, float, int, int]]] = {}
     for window in state.windows:
         by_span.setdefault(window[2], []).append(window)
+    rows = {index: [clusters.resolve(w[3]) for w in windows] for index, windows in by_span.items()}
+    _fold_passing(grouping, list(rows.values()), bounds.floor)
+    labels = grouping.labels()
+    speakers = np.stack([clusters.sums[members].sum(axis=0) for members in grouping.groups])
+    speakers /= np.linalg.norm(speakers, axis=1, keepdims=True)
+    margin = _margins(clusters.centroids() @ speakers.T, labels)
+    pieces: list[tuple[float, float, int, float]] = []
     for index, windows in sorted(by_span.items()):
         span_start, span_end = state.spans[index]
-        rows = [clusters.resolve(w[3]) for w in windows]
-        who = [int(labels[r]) for r in rows]
+        who = [int(labels[r]) for r in rows[index]]
         for k in range(1, len(who) - 1):
             if who[k - 1] == who[k + 1] != who[k]:
                 who[k] = who[k - 1]
         centres = [(w[0] + w[1]) / 2 for w in windows]
         cuts = [span_start, *((a + b) / 2 for a, b in itertools.pairwise(centres)), span_end]
-        for k, row in enumerate(rows):
+        for k, row in enumerate(rows[index]):
             pieces.append((cuts[k], cuts[k + 1], who[k], float(margin[row])))
     return _merge(pieces)
+
+
+def _fold_passing(grouping: Grouping, spans: list[list[int]], floor: int) -> None:
+    """Fold the groups only heard in passing: each of their partials sits next to one of
+    another group in its span, as partials straddling two voices do.  A voice that holds
+    the floor for three partials, or has a span to itself, stays."""
+    while len(grouping.groups) > floor:
+        labels = grouping.labels()
+        anchored: set[int] = set()
+        for micro in spans:
+            who = labels[micro]
+            for k, label in enumerate(who.tolist()):
+                if (who[max(0, k - 1) : k + 2] == label).all():
+                    anchored.add(label)
+        passing = [k for k in range(len(grouping.groups)) if k not in anchored]
+        if not passing:
+            return
+        grouping.fold(min(passing, key=grouping.size))
 
 
 def _margins(similarity: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -285,14 +312,14 @@ def _merge(pieces: list[tuple[float, float, int, float]]) -> list[Record]:
             turns.append([start, end, who, conf * (end - start)])
     names: dict[int, str] = {}
     out: list[Record] = []
-    for start, end, who, weighted in turns:
-        name = names.setdefault(int(who), f"S{len(names) + 1}")
+    for t_start, t_end, t_who, weighted in turns:
+        name = names.setdefault(int(t_who), f"S{len(names) + 1}")
         out.append(
             {
-                "start": round(start, 3),
-                "end": round(end, 3),
+                "start": round(t_start, 3),
+                "end": round(t_end, 3),
                 "speaker": name,
-                "confidence": round(max(0.0, weighted / (end - start)), 3),
+                "confidence": round(max(0.0, weighted / (t_end - t_start)), 3),
             }
         )
     return out

@@ -1,0 +1,158 @@
+"""Speakers: diarization error rate and speaker-count accuracy on conversations with known
+turns, the analyzer's real-time factor, and its memory on a short and a long input.
+
+Inputs (16 kHz mono WAV, written by ``tests/dialogue.py``):
+
+- espeak-ng voices taking turns (one sentence a turn unless said otherwise, 0.8 s pauses);
+- ``stereo_diarization.wav``'s two recorded voices one after the other (the file has one
+  voice per channel, talking over each other);
+- for memory: the four-voice conversation looped to 1 and ``--minutes`` minutes.
+
+DER is scored on a 10 ms grid with a 0.25 s collar around every reference boundary and the
+best one-to-one mapping of labels (``tests/dialogue.py``: ``der``).  Each threshold reuses
+the bundle's ``speech`` track, so only the speakers analyzer runs again.  Memory is the peak
+RSS of a fresh process running ``speech`` alone and ``speech`` + ``speakers`` on each length;
+the speakers analyzer's own time is ``busy_s`` from the manifest.
+
+    .venv/bin/python bench/bench_speakers.py [--minutes 12] [--skip-long]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import MEDIA, ROOT, manifest, table
+
+sys.path.insert(0, str(ROOT / "tests"))
+from dialogue import RATE, conversation, der, stereo_turns, write_wav
+
+THRESHOLDS = [0.6, 0.65, 0.7, 0.75, 0.8]
+DEFAULT = 0.7
+
+
+def cases() -> dict[str, tuple[np.ndarray, list]]:
+    return {
+        "1 voice, 4 turns": conversation("AAAA"),
+        "2 voices, 4 turns": conversation("ABAB"),
+        "3 voices, 6 turns": conversation("ABCACB"),
+        "4 voices, 8 turns": conversation("ABCDBADC"),
+        "3 voices, 2 sentences a turn": conversation("ABCBAC", sentences=2),
+        "2 voices, 0.3 s pauses (one speech span)": conversation("ABBA", pause=0.3),
+        "stereo_diarization, voices in turn": stereo_turns(
+            MEDIA / "faster-whisper" / "stereo_diarization.wav"
+        ),
+    }
+
+
+def run(path: Path, bundle: Path, threshold: float) -> tuple[list, float]:
+    import vidscope
+
+    settings = {"analyzer.speakers.threshold": threshold}
+    result = vidscope.analyze(path, ["speakers"], bundle, settings=settings)
+    turns = [(t["start"], t["end"], t["speaker"]) for t in result.track("speakers")]
+    busy = manifest(bundle)["tracks"]["speakers"]["timings"]["busy_s"]
+    return turns, busy
+
+
+def accuracy(folder: Path) -> None:
+    rows, sweep = [], {t: [0, []] for t in THRESHOLDS}
+    speech_s = busy_s = 0.0
+    for name, (audio, reference) in cases().items():
+        path = write_wav(folder / f"{len(rows)}.wav", audio)
+        bundle = folder / f"{len(rows)}.bundle"
+        expected = len({r[2] for r in reference})
+        for threshold in THRESHOLDS:
+            turns, busy = run(path, bundle, threshold)
+            found = len({t[2] for t in turns})
+            error = der(reference, turns)
+            sweep[threshold][0] += found == expected
+            sweep[threshold][1].append(error)
+            if threshold == DEFAULT:
+                rows.append([name, f"{len(audio) / RATE:.1f}", expected, found, f"{error:.3f}"])
+                speech_s += len(audio) / RATE
+                busy_s += busy
+    print(f"threshold {DEFAULT} (default):\n")
+    print(table(["conversation", "seconds", "speakers", "found", "DER"], rows))
+    print(
+        f"\nspeakers analyzer: {busy_s:.1f} s busy for {speech_s:.0f} s of audio, "
+        f"RTF {busy_s / speech_s:.3f}\n"
+    )
+    print(table(
+        ["threshold", "speaker count right", "mean DER", "worst DER"],
+        [
+            [t, f"{ok}/{len(rows)}", f"{np.mean(errors):.3f}", f"{max(errors):.3f}"]
+            for t, (ok, errors) in sweep.items()
+        ],
+    ))  # fmt: skip
+
+
+def child(path: str, analyzers: str, bundle: str) -> None:
+    """Run in a fresh process and report its peak RSS (for ``long``)."""
+    import vidscope
+
+    result = vidscope.analyze(path, analyzers.split(","), bundle)
+    out: dict = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if "speakers" in analyzers:
+        out["turns"] = [(t["start"], t["end"], t["speaker"]) for t in result.track("speakers")]
+        out["timings"] = manifest(Path(bundle))["tracks"]["speakers"]["timings"]
+    print(json.dumps(out))
+
+
+def long(folder: Path, minutes: float) -> None:
+    audio, reference = conversation("ABCDBADC")
+    clip = len(audio) / RATE
+    rows = []
+    for length in (1.0, minutes):
+        copies = int(np.ceil(length * 60 / clip))
+        looped = np.tile(audio, copies)
+        path = write_wav(folder / f"long{length}.wav", looped)
+        truth = [(s + k * clip, e + k * clip, v) for k in range(copies) for s, e, v in reference]
+        peaks = []
+        for analyzers in ("speech", "speech,speakers"):
+            bundle = folder / f"long{length}-{analyzers}.bundle"
+            cmd = [sys.executable, __file__, "--child", str(path), analyzers, str(bundle)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            peaks.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        speakers = peaks[1]
+        found = len({t[2] for t in speakers["turns"]})
+        rows.append([
+            f"{len(looped) / RATE / 60:.1f}",
+            f"{peaks[0]['peak_rss_mb']:.0f}",
+            f"{speakers['peak_rss_mb']:.0f}",
+            f"{speakers['timings']['busy_s']:.1f}",
+            f"{speakers['timings']['rtf']:.4f}",
+            found,
+            f"{der(truth, speakers['turns']):.3f}",
+        ])  # fmt: skip
+    print(table(
+        ["minutes", "peak RSS speech (MB)", "peak RSS speech+speakers (MB)",
+         "speakers busy (s)", "speakers RTF", "speakers found (4)", "DER"],
+        rows,
+    ))  # fmt: skip
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(*sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=12.0)
+    parser.add_argument("--skip-long", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        accuracy(Path(tmp))
+        if not args.skip_long:
+            print()
+            long(Path(tmp), args.minutes)
+
+
+if __name__ == "__main__":
+    main()
