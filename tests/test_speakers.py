@@ -16,6 +16,7 @@ from dialogue import conversation, der, stereo_turns, write_wav
 from vidscope.analyzers.base import AudioChunk, TrackRecord
 from vidscope.analyzers.speech import speakers as speakers_module
 from vidscope.analyzers.speech.speaker_clusters import MicroClusters, SpeakerBounds, group
+from vidscope.analyzers.speech.speaker_turns import TurnIndex, assign_speakers
 from vidscope.analyzers.speech.speakers import SpeakersAnalyzer, SpeakersParams
 from vidscope.errors import ModelError
 from vidscope.media.decode import load_audio
@@ -106,6 +107,25 @@ def test_micro_clusters_stay_bounded_and_group_into_voices():
     assert all(len(set(found[truth == v].tolist())) == 1 for v in range(3))
     two = group(clusters.sums, clusters.counts, SpeakerBounds(0.5, num=2)).labels()
     assert len(set(two.tolist())) == 2
+
+
+def test_segments_take_the_turn_they_overlap_most():
+    turns = TurnIndex()
+    for turn in (
+        {"start": 4.0, "end": 9.0, "speaker": "S2"},
+        {"start": 0.0, "end": 4.5, "speaker": "S1"},
+    ):
+        turns.add(turn)
+    words = [
+        {"word": " a", "start": 3.0, "end": 3.5},
+        {"word": " b", "start": 4.4, "end": 5.0},
+        {"word": " c", "start": 9.5, "end": 9.8},
+    ]
+    segment = {"start": 3.0, "end": 9.8, "words": words}
+    (out,) = assign_speakers([segment], turns)
+    assert out["speaker"] == "S2"
+    assert [w["speaker"] for w in out["words"]] == ["S1", "S2", None]
+    assert turns.speaker(4.2, 4.2) == "S1"  # an instant: the first turn holding it
 
 
 def test_der_scores_known_cases():

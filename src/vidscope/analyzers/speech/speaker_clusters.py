@@ -81,8 +81,12 @@ class MicroClusters:
 
     def resolve(self, cluster: int) -> int:
         """The row of ``sums`` now holding what micro-cluster ``cluster`` took in."""
+        path = []
         while cluster in self.merged:
+            path.append(cluster)
             cluster = self.merged[cluster]
+        for step in path:  # shortcut the chain for the next lookups
+            self.merged[step] = cluster
         return self.ids.index(cluster)
 
 

@@ -35,10 +35,9 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Self
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from vidscope.analyzers.base import (
     Analyzer,
@@ -100,11 +99,12 @@ class SpeakersParams(Params):
         "speakers",
     )
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min_speakers > self.max_speakers:
-            raise ValueError("min_speakers is larger than max_speakers")
-        return self
+    @field_validator("max_speakers")
+    @classmethod
+    def _ordered(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("min_speakers", 1):
+            raise ValueError("max_speakers is smaller than min_speakers")
+        return value
 
 
 @dataclass(frozen=True)
