@@ -20,7 +20,7 @@ from conftest import missing, need
 from test_server import ALICE, BOB, serving, submitted, upload, wait_for
 from vidscope.errors import UsageError
 from vidscope.search import SearchIndex, parse_query, search
-from vidscope.timeline.bundle import write_json_atomic
+from vidscope.timeline.bundle import BundleWriter, write_json_atomic
 from vidscope.timeline.result import Result
 
 VIDSCOPE = Path(sys.executable).with_name("vidscope")
@@ -150,6 +150,73 @@ def test_queries_that_cannot_mean_anything_are_refused(index):
     assert hits(index, 'NEAR(relief hear) OR -"x"') == []
     assert hits(index, "relief OR hear") == []
     assert len(hits(index, "hear relief")) == 1
+
+
+def write_bundle(root: Path, tracks: dict[str, list[dict]]) -> Path:
+    media = {"path": "gone.mp4", "start": 0.0, "duration": 30.0}
+    writer = BundleWriter(root, {"source": {"input": "gone.mp4"}, "media": media})
+    for name, records in tracks.items():
+        track = writer.open_track(name, {"analyzer": name})
+        for record in records:
+            track.write(record)
+        track.close()
+        writer.update_track(name, status="complete", records=len(records))
+    writer.set(status="complete")
+    return root
+
+
+def test_every_text_track_speakers_and_record_shapes(tmp_path):
+    """Captions, shot captions, summary and chapters, speakers, on-screen text given as
+    ``lines``, a plugin's track, people and face counts: each found by its fields' names."""
+    shots = [{"start": 0.0, "end": 10.0, "index": 0}, {"start": 10.0, "end": 30.0, "index": 1}]
+    bundle = write_bundle(
+        tmp_path / "synthetic",
+        {
+            "shots": shots,
+            "transcript": [
+                {"start": 1.0, "end": 3.0, "text": "Welcome to the café.", "speaker": "S1"},
+                {"start": 12.0, "end": 14.0, "text": "Thanks, the cafe is nice.", "speaker": "S2"},
+            ],
+            "ocr": [{"start": 2.0, "end": 4.0, "lines": [{"text": "EMERGENCY"}, "EXIT"]}],
+            "captions": [{"start": 11.0, "end": 12.0, "text": "a dog on a sofa"}],
+            "shot_captions": [{**shots[1], "shot": 1, "caption": "a living room"}],
+            "summary": [
+                {
+                    "start": 0.0,
+                    "end": 30.0,
+                    "summary": "Two people meet.",
+                    "chapters": [{"start": 10.0, "end": 30.0, "title": "The sofa"}],
+                }
+            ],
+            "pose": [
+                {"start": k / 2, "end": k / 2 + 0.5, "people": [{}, {}] if k < 10 else [{}]}
+                for k in range(30)
+            ],
+            "plugin_tags": [{"start": 5.0, "end": 6.0, "label": "goal"}, {"start": 7.0}],
+            "audio_events": [{"start": 10.5, "end": 20.0, "label": "dog", "family": "animal"}],
+        },
+    )
+    with SearchIndex(tmp_path / "search.sqlite3") as ix:
+        ix.add(bundle)
+        assert [(h.track, h.start) for h in hits(ix, "speaker:S2")] == [("transcript", 12.0)]
+        assert [h.start for h in hits(ix, "speaker:s1 cafe")] == [1.0]
+        assert {h.track for h in hits(ix, "cafe")} == {"transcript"}
+        assert [h.text for h in hits(ix, 'ocr:"emergency exit"')] == ["EMERGENCY EXIT"]
+        assert [h.track for h in hits(ix, "dog")] == ["captions"]  # labels need a track
+        assert [h.track for h in hits(ix, "audio:animal")] == ["audio_events"]
+        assert [h.track for h in hits(ix, "captions:living")] == ["shot_captions"]
+        assert [h.track for h in hits(ix, "summary:sofa")] == ["chapters"]
+        assert [h.track for h in hits(ix, "meet")] == ["summary"]
+        assert [h.text for h in hits(ix, "plugin_tags:goal")] == ["goal"]
+        # Runs of a count, not one row per frame; people:people and people:person: any.
+        people = sorted((h.text, h.start, h.end) for h in hits(ix, "people:person"))
+        assert people == [("1 person", 5.0, 15.0), ("2 people", 0.0, 5.0)]
+        assert [(h.text, h.start) for h in hits(ix, "people:2")] == [("2 people", 0.0)]
+        # A dog heard in the shot where a dog is seen: shot 1 (one hit each: placed at the first).
+        both = hits(ix, "audio:dog AND captions:dog")
+        assert [(h.shot, h.start, h.track) for h in both] == [(1, 10.5, "audio_events+captions")]
+        assert hits(ix, "speaker:S1 AND audio:dog") == []
+        assert len(hits(ix, "speaker:S1 AND audio:dog", within=8)) == 1
 
 
 def copy_bundle(bundle: Path, to: Path) -> Path:

@@ -32,14 +32,17 @@ def find_phrase(
 ) -> list[tuple[int, int]]:
     """Every ``[i, j)`` of ``stream`` where the tokens of ``phrase`` follow one another (the
     last one as a prefix when ``prefix``)."""
-    n = len(phrase)
-    out = []
-    for i in range(len(stream) - n + 1):
-        if all(stream[i + k] == phrase[k] for k in range(n - 1)) and matches(
-            stream[i + n - 1], phrase[-1], prefix
-        ):
-            out.append((i, i + n))
-    return out
+    n, first, last = len(phrase), phrase[0], phrase[-1]
+    if n == 1:
+        return [(i, i + 1) for i, token in enumerate(stream) if matches(token, first, prefix)]
+    head = list(phrase[:-1])
+    return [
+        (i, i + n)
+        for i in range(len(stream) - n + 1)
+        if stream[i] == first
+        and list(stream[i : i + n - 1]) == head
+        and matches(stream[i + n - 1], last, prefix)
+    ]
 
 
 def highlight(text: str, terms: Sequence[tuple[Sequence[str], bool]]) -> str:
