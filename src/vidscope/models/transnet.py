@@ -53,18 +53,27 @@ def window_frames(k: int, count: int) -> np.ndarray:
 
 
 class TransNet:
-    """A loaded TransNetV2; ``predict`` is safe to call from one thread at a time."""
+    """TransNetV2, verified when built and loaded on its first prediction (footage without a
+    gradual change never pays for the load); ``predict`` is safe to call from one thread at a
+    time."""
 
     def __init__(self, threads: int = 1, device: str = "cpu") -> None:
         self.model = bundled_transnet()
-        self._session: Any = open_session(self.model.path, threads, device)
+        self._threads, self._device = threads, device
+        self._session: Any = None
 
     @property
     def on_gpu(self) -> bool:
-        """Whether the session runs on a GPU (then every frame is affordable)."""
-        return "CUDAExecutionProvider" in self._session.get_providers()
+        """Whether the model runs on a GPU (then every frame is affordable)."""
+        import onnxruntime as ort
+
+        return self._device.startswith("cuda") and (
+            "CUDAExecutionProvider" in ort.get_available_providers()
+        )
 
     def predict(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both heads' probabilities, ``[n, 100]`` each, for ``[n, 100, 27, 48, 3]`` RGB."""
+        if self._session is None:
+            self._session = open_session(self.model.path, self._threads, self._device)
         transition, many_hot = self._session.run(["transition", "many_hot"], {"frames": windows})
         return transition, many_hot

@@ -1,0 +1,108 @@
+"""The cost and recall of the shots analyzer's gradual transitions, mode beside mode.
+
+Cost: the ``shots`` analyzer on the same clips with ``transitions`` ``off``, ``auto`` and
+``all``, interleaved, best of N runs each, in one process (the engine as a library: decode
+and analyzer side by side).  Two real-time factors per run: the whole run's wall time, and the
+``shots`` stage's own busy time (what the analyzer adds to the machine), both over the media
+duration.  Recall: dissolves, wipes and fades built from real footage with known spans
+(``tests/transition_clips.py``), found with the right type and span within three frames, in
+``auto`` and ``all``.  Usage:
+
+    .venv/bin/python bench/bench_transitions.py [--runs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import vidscope
+from common import MEDIA, ROOT, table
+
+sys.path.insert(0, str(ROOT / "tests"))
+from transition_clips import FPS, build  # the tests' clips: one home for them
+
+CLIPS = [
+    "pyscenedetect/goldeneye-vfr-drop3.mp4",
+    "debian/Megamind.avi",
+    "pyscenedetect/testvideo.mp4",
+]
+MODES = ("off", "auto", "all")
+TOLERANCE = 3 / FPS
+
+
+def run(clip: Path, mode: str, out: Path) -> tuple[dict, list[dict]]:
+    result = vidscope.analyze(
+        clip, ["shots"], out, settings={"analyzer.shots.transitions": mode}, force=True
+    )
+    return result.report, result.track("shots")
+
+
+def cost(runs: int, work: Path) -> list[list[object]]:
+    rows = []
+    for name in CLIPS:
+        best: dict[str, tuple[float, float, int]] = {}
+        for _ in range(runs):
+            for mode in MODES:
+                report, _ = run(MEDIA / name, mode, work / mode)
+                stage = report["stages"]["shots"]
+                windows = stage.get("counters", {}).get("transition_windows", 0)
+                wall, busy = report["rtf"], stage["busy_s"] / report["media_duration_s"]
+                if mode not in best or busy < best[mode][1]:
+                    best[mode] = (wall, busy, windows)
+        off = best["off"]
+        for mode in MODES:
+            wall, busy, windows = best[mode]
+            rows.append(
+                [name, mode, f"{wall:.3f}", f"{busy:.3f}", f"{busy - off[1]:+.3f}", windows]
+            )
+    return rows
+
+
+def recall(work: Path) -> list[list[object]]:
+    video = MEDIA / "pyscenedetect/testvideo.mp4"
+    truth = []
+    for i, kinds in enumerate((("dissolve", "wipe", "fade"), ("wipe", "fade", "dissolve"))):
+        clip = work / f"built{i}.mp4"
+        truth.append((clip, build(video, clip, kinds)))
+    rows = []
+    for mode in ("auto", "all"):
+        found = total = extra = 0
+        for clip, spans in truth:
+            _, shots = run(clip, mode, work / f"recall-{mode}")
+            got = [s["transition_in"] for s in shots[1:]]
+            hits = [
+                t
+                for t in spans
+                if any(
+                    g["type"] == t.kind
+                    and abs(g["start"] - t.start) <= TOLERANCE
+                    and abs(g["end"] - t.end) <= TOLERANCE
+                    for g in got
+                )
+            ]
+            found, total, extra = (
+                found + len(hits),
+                total + len(spans),
+                extra + len(got) - len(hits),
+            )
+        rows.append([mode, f"{found}/{total}", extra])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        print(table(["mode", "found (type and span)", "other boundaries"], recall(work)))
+        print()
+        header = ["clip", "transitions", "RTF (wall)", "RTF (shots busy)", "added", "windows"]
+        print(table(header, cost(args.runs, work)))
+
+
+if __name__ == "__main__":
+    main()
