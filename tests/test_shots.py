@@ -69,6 +69,20 @@ def test_fades_are_fades_not_cuts(media, shots_of):
         assert s["transition_in"]["start"] < s["start"] < s["transition_in"]["end"]
 
 
+def test_testvideo_dissolve_is_a_boundary_with_its_span(media, shots_of):
+    """testvideo.mp4 dissolves from its leaves shot to its stone shot over frames 528-558
+    (seen frame by frame); its fades into and out of black stay fades."""
+    shots = shots_of(media("pyscenedetect/testvideo.mp4"))
+    dissolves = [s for s in shots if s["transition_in"]["type"] == "dissolve"]
+    assert len(dissolves) == 1
+    span = dissolves[0]["transition_in"]
+    rate = 30000 / 1001
+    assert span["start"] == pytest.approx(528 / rate, abs=2 / rate)
+    assert span["end"] == pytest.approx(559 / rate, abs=2 / rate)
+    kinds = {s["transition_in"]["type"] for s in shots[1:]}
+    assert kinds <= {"cut", "fade", "fade_in", "fade_out", "dissolve"}
+
+
 def test_shots_tile_the_video(media, shots_of):
     shots = shots_of(media("pyscenedetect/testvideo.mp4"))
     assert shots[0]["start"] == 0.0
