@@ -13,7 +13,8 @@ swscale, which widens its filter to the whole source area when shrinking 27-fold
 average is the close equivalent (``tests/test_transitions.py`` bounds the difference).
 
 Hard cuts keep their frame-exact times: a gradual transition within ``min_scene_len`` frames
-of a cut is that cut, and one overlapping a fade through black gives that fade its span.
+of a cut is that cut (typed as the transition when the cut lies inside its span), and one
+overlapping a fade through black gives that fade its span.
 
 Frame numbers are derived from presentation time at the stream's nominal rate, counted from
 the media start, so a variable-frame-rate file numbers its frames the way an editor would.
@@ -53,8 +54,6 @@ from vidscope.errors import ModelError
 from vidscope.media.probe import MediaInfo
 
 TRANSNET_SIZE = (48, 27)
-EXACT = ("cut", "fade")
-"""Boundaries placed frame-exactly by PySceneDetect's detectors."""
 
 
 class ShotsParams(Params):
@@ -90,8 +89,9 @@ class _State:
     size: tuple[int, int] | None = None
     first_time: float | None = None
     last_end: float = 0.0
-    boundaries: list[tuple[float, str, float, float]] = field(default_factory=list)
-    """``(time, type, transition start, transition end)``, not yet turned into shots."""
+    boundaries: list[tuple[float, str, float, float, bool]] = field(default_factory=list)
+    """``(time, type, transition start, transition end, exact)``, not yet turned into shots;
+    exact boundaries are the cuts and fades of PySceneDetect's detectors."""
     shot_start: float | None = None
     shot_in: dict[str, Any] = field(default_factory=dict)
     index: int = 0
@@ -188,13 +188,12 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         time_us = round(frame.time * MICROSECONDS)
         cut = state.content.process(time_us, image)
         if cut is not None:
-            state.boundaries.append(
-                (cut / MICROSECONDS, "cut", cut / MICROSECONDS, cut / MICROSECONDS)
-            )
+            at = cut / MICROSECONDS
+            state.boundaries.append((at, "cut", at, at, True))
         if state.fade is not None:
             fade = state.fade.process(time_us, image)
             if fade is not None:
-                state.boundaries.append((fade, "fade", fade, fade))
+                state.boundaries.append((fade, "fade", fade, fade, True))
         if state.finder is not None:
             state.times.append(frame.time)
             small = self._cv2.resize(full, TRANSNET_SIZE, interpolation=self._cv2.INTER_AREA)
@@ -208,7 +207,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         for g in found:
             end = times[g.last + 1] if g.last + 1 < len(times) else state.last_end
             middle = times[(g.first + g.last + 1) // 2]
-            state.boundaries.append((middle, g.kind, times[g.first], end))
+            state.boundaries.append((middle, g.kind, times[g.first], end, False))
 
     def _close(self, state: _State, upto: float | None) -> list[Record]:
         """Turn boundaries older than ``upto`` (all, if None) into finished shot records."""
@@ -224,7 +223,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         ready = [b for b in state.boundaries if upto is None or b[0] < upto - min_len]
         state.boundaries = state.boundaries[len(ready) :]
         records: list[Record] = []
-        for t, kind, start, end in ready:
+        for t, kind, start, end, _ in ready:
             if state.shot_start is None or t <= state.shot_start:
                 continue
             transition = {"type": kind, "start": round(start, 6), "end": round(end, 6)}
@@ -238,25 +237,29 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
 
     @staticmethod
     def _fuse(state: _State, min_len: float) -> None:
-        """Drop each gradual transition within ``min_len`` of a cut, a fade through black or
-        the video's start: that boundary stays where its exact detector put it, and a fade
-        takes the gradual transitions' spans (its fade-out and fade-in) as its own."""
-        bounds = state.boundaries
-        exact = [i for i, b in enumerate(bounds) if b[1] in EXACT]
+        """Drop each gradual transition within ``min_len`` of an exact boundary or of the
+        video's start: that boundary stays at its frame-exact time.  A fade through black
+        takes the gradual transitions' spans (its fade-out and fade-in) as its own; a cut
+        strictly inside a gradual transition's span (a fast fade or dissolve the content
+        detector fired on) becomes that transition, at the cut's time."""
+        bounds = state.boundaries = _through_black(state.boundaries, min_len)
+        exact = [i for i, b in enumerate(bounds) if b[4]]
         keep = []
         for b in bounds:
-            _, kind, start, end = b
-            if kind in EXACT:
+            _, kind, start, end, is_exact = b
+            if is_exact:
                 continue
             near = [i for i in exact if start - min_len < bounds[i][0] < end + min_len]
             for i in near:
-                t, other, first, last = bounds[i]
+                t, other, first, last, _ = bounds[i]
                 if other == "fade":
-                    bounds[i] = (t, other, min(first, start), max(last, end))
+                    bounds[i] = (t, other, min(first, start), max(last, end), True)
+                elif other == "cut" and start < t < end:
+                    bounds[i] = (t, kind, start, end, True)
             first_time = state.first_time if state.first_time is not None else start
             keep.append(not near and start - min_len >= first_time)
         flags = iter(keep)
-        state.boundaries = [b for b in bounds if b[1] in EXACT or next(flags)]
+        state.boundaries = [b for b in bounds if b[4] or next(flags)]
 
     def _shot(self, state: _State, end: float, transition: dict[str, Any]) -> Record:
         assert state.shot_start is not None
@@ -301,6 +304,27 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         if state.finder is None:
             return {}
         return {"transition_windows": state.finder.windows_run}
+
+
+def _through_black(
+    bounds: list[tuple[float, str, float, float, bool]], min_len: float
+) -> list[tuple[float, str, float, float, bool]]:
+    """A learned fade-out followed within ``min_len`` by a fade-in is one fade through black,
+    its boundary in the middle of the black between them."""
+    out: list[tuple[float, str, float, float, bool]] = []
+    for b in bounds:
+        last = next((o for o in reversed(out) if not o[4]), None)
+        if (
+            last is not None
+            and not b[4]
+            and (last[1], b[1]) == ("fade_out", "fade_in")
+            and b[2] - last[3] <= min_len
+        ):
+            out.remove(last)
+            b = ((last[3] + b[2]) / 2, "fade", last[2], b[3], False)
+        out.append(b)
+    out.sort()
+    return out
 
 
 def _edge(kind: str, time: float) -> dict[str, Any]:

@@ -163,7 +163,8 @@ class TransitionFinder:
     def _window(self, k: int) -> None:
         first, stop = k * STRIDE, min((k + 1) * STRIDE, self.count)
         self.many_hot.extend([0.0] * (stop - len(self.many_hot)))
-        marked = any(self.gate[first : min(stop + SPAN, self.count)])
+        # A region shorter than SPAN // 2 frames is never a transition (see _scan).
+        marked = sum(self.gate[first : min(stop + SPAN, self.count)]) > SPAN // 2
         if not (self.every_frame or marked):
             return
         indices = window_frames(k, self.count)

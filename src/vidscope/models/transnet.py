@@ -65,11 +65,11 @@ class TransNet:
     @property
     def on_gpu(self) -> bool:
         """Whether the model runs on a GPU (then every frame is affordable)."""
+        if not self._device.startswith("cuda"):
+            return False  # without importing onnxruntime, which alone takes a few 100 ms
         import onnxruntime as ort
 
-        return self._device.startswith("cuda") and (
-            "CUDAExecutionProvider" in ort.get_available_providers()
-        )
+        return "CUDAExecutionProvider" in ort.get_available_providers()
 
     def predict(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both heads' probabilities, ``[n, 100]`` each, for ``[n, 100, 27, 48, 3]`` RGB."""
