@@ -250,7 +250,7 @@ def vidscope_way(
 
         def once() -> int:
             result = engine.analyze(clip, Path(tmp) / f"run{next(counter)}")
-            counters = result.report["stages"]["captions"]["counters"]
+            counters = result.run_report["stages"]["captions"]["counters"]
             assert counters["failed"] == 0 and not counters["batch_fallbacks"], counters
             return len(result.track("captions"))
 

@@ -123,7 +123,7 @@ def main() -> None:
                     result = eng.analyze(clip, Path(tmp) / f"{gate}-{i}", force=True)
                     if i == 0:  # warm-up: first frames, page cache, lazy imports
                         continue
-                    report = result.report
+                    report = result.run_report
                     walls[gate].append(report["wall_s"])
                     for a in ANALYZERS:
                         busy.setdefault((gate, a), []).append(report["stages"][a]["busy_s"])

@@ -137,7 +137,7 @@ def main() -> None:
                     wall = time.perf_counter() - t0
                     key = (label, OURS)
                     if wall < best.get(key, float("inf")):
-                        best[key], reports[label] = wall, result.report
+                        best[key], reports[label] = wall, result.run_report
     cpus = len(os.sched_getaffinity(0))
     print(f"command: .venv/bin/python {' '.join(sys.argv)}")
     print(f"{cpus} CPU cores, int8, best of {args.runs}; model load: "

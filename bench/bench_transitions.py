@@ -37,7 +37,7 @@ def run(clip: Path, mode: str, out: Path) -> tuple[dict, list[dict]]:
     result = vidscope.analyze(
         clip, ["shots"], out, settings={"analyzer.shots.transitions": mode}, force=True
     )
-    return result.report, result.track("shots")
+    return result.run_report, result.track("shots")
 
 
 def cost(runs: int, work: Path) -> list[list[object]]:

@@ -14,11 +14,13 @@ never from a package beside it on the same floor:
 - ``models``, ``search``: model files and runtimes (Whisper, detectors, vision-language
   backends); the search index of many bundles, which reads bundles and settings only;
 - ``analyzers``: the analyzers, their registry and their parameters in the settings;
-- ``engine``: plans and runs analyzers over inputs into bundles;
+- ``report``: the HTML report of a bundle, which reads bundles and the analyzers' views;
+- ``result``: the public ``Result``, a bundle read back that exports itself and writes its
+  report;
+- ``engine``: plans and runs analyzers over inputs into bundles (returning that ``Result``);
 - ``api``: ``vidscope.analyze``;
 - ``vidscope`` (the package itself): the public names;
-- ``server``, ``report``: the HTTP service and the HTML report of a bundle, side by side,
-  neither importing the other;
+- ``server``: the HTTP service;
 - ``cli``: the commands, on top of everything.
 """
 
@@ -39,10 +41,12 @@ FLOORS: list[tuple[str, ...]] = [
     ("timeline",),
     ("models", "search"),
     ("analyzers",),
+    ("report",),
+    ("result",),
     ("engine",),
     ("api",),
     ("",),  # the package's own __init__: the public names
-    ("server", "report"),
+    ("server",),
     ("cli",),
 ]
 

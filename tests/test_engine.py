@@ -39,7 +39,7 @@ def test_manifest_contract(megamind_bundle):
 
 
 def test_report_measures_time_memory_and_coverage(megamind_bundle):
-    report = megamind_bundle.report
+    report = megamind_bundle.run_report
     assert report["wall_s"] > 0 and report["rtf"] > 0
     assert report["peak_rss_mb"] > 10
     for name in ("decode", *VISUAL):
@@ -88,8 +88,8 @@ def test_rerun_reuses_finished_tracks(media, tmp_path):
         media("debian/Megamind.avi"), ["shots", "visual_stats", "pacing"], out
     )
     assert first.complete and second.complete
-    assert set(second.report["reused_tracks"]) == {"shots", "visual_stats"}
-    assert "shots" not in second.report["stages"]
+    assert set(second.run_report["reused_tracks"]) == {"shots", "visual_stats"}
+    assert "shots" not in second.run_report["stages"]
     assert (out / "tracks/shots.jsonl").read_bytes() == shots_before
     assert len(second.track("pacing")) == 12
     # Changing a parameter invalidates only that track.
@@ -99,8 +99,8 @@ def test_rerun_reuses_finished_tracks(media, tmp_path):
         out,
         settings={"analyzer.visual_stats.fps": 3},
     )
-    assert third.report["reused_tracks"] == ["shots"]
-    assert third.report["kept_tracks"] == ["pacing"]
+    assert third.run_report["reused_tracks"] == ["shots"]
+    assert third.run_report["kept_tracks"] == ["pacing"]
 
 
 def test_later_runs_add_tracks_and_drop_what_was_derived_from_a_changed_track(media, tmp_path):
@@ -112,17 +112,17 @@ def test_later_runs_add_tracks_and_drop_what_was_derived_from_a_changed_track(me
     second = vidscope.analyze(clip, ["pacing"], out)
     assert second.complete
     assert set(second.manifest["tracks"]) == {"shots", "visual_stats", "pacing"}
-    assert second.report["reused_tracks"] == ["shots"]
-    assert second.report["kept_tracks"] == ["visual_stats"]
-    assert set(second.report["stages"]) == {"decode", "pacing"}
+    assert second.run_report["reused_tracks"] == ["shots"]
+    assert second.run_report["kept_tracks"] == ["visual_stats"]
+    assert set(second.run_report["stages"]) == {"decode", "pacing"}
     assert len(second.track("visual_stats")) == 12
     # Shots computed differently: pacing, derived from them, is recomputed even though its
     # own settings did not change; visual_stats does not depend on them and stays.
     t40 = {"analyzer.shots.threshold": 40}
     third = vidscope.analyze(clip, ["shots", "pacing"], out, settings=t40)
-    assert third.report["reused_tracks"] == []
-    assert {"shots", "pacing"} <= set(third.report["stages"])
-    assert third.report["kept_tracks"] == ["visual_stats"]
+    assert third.run_report["reused_tracks"] == []
+    assert {"shots", "pacing"} <= set(third.run_report["stages"])
+    assert third.run_report["kept_tracks"] == ["visual_stats"]
     assert third.manifest["tracks"]["shots"]["params"]["threshold"] == 40
     assert third.manifest["tracks"]["pacing"]["inputs"] == ["shots"]
     # A later run that changes shots again without pacing drops the now stale pacing track.
@@ -130,8 +130,8 @@ def test_later_runs_add_tracks_and_drop_what_was_derived_from_a_changed_track(me
     assert set(fourth.manifest["tracks"]) == {"shots", "visual_stats"}
     # Each run says what it did with a track: visual_stats, kept twice, is now reused.
     fifth = vidscope.analyze(clip, ["visual_stats"], out)
-    assert fifth.report["reused_tracks"] == ["visual_stats"]
-    assert fifth.report["kept_tracks"] == ["shots"]
+    assert fifth.run_report["reused_tracks"] == ["visual_stats"]
+    assert fifth.run_report["kept_tracks"] == ["shots"]
 
 
 def test_interrupted_bundle_is_not_complete(media, tmp_path):
@@ -242,7 +242,7 @@ def test_process_isolation_matches_threads_and_stays_resident(media, tmp_path):
         engine.analyze(clip, tmp_path / "p2", force=True)
         assert engine.runner.workers["audio_features"]._proc.pid == pid
     assert first.track("audio_features") == threaded
-    assert first.report["stages"]["audio_features"]["items"] == 11
+    assert first.run_report["stages"]["audio_features"]["items"] == 11
 
 
 def test_audio_only_input_runs_audio_analyzers(media, tmp_path):
@@ -253,7 +253,7 @@ def test_audio_only_input_runs_audio_analyzers(media, tmp_path):
     )
     assert result.complete
     assert set(result.manifest["skipped"]) == {"shots", "visual_stats"}
-    assert result.report["coverage"]["audio_features"] == pytest.approx(1.0)
+    assert result.run_report["coverage"]["audio_features"] == pytest.approx(1.0)
     assert {r["label"] for r in result.track("audio_class")} == {"dialog"}
 
 

@@ -583,3 +583,45 @@ def test_cli_export_refuses_a_suffix_that_names_no_format(bundle, tmp_path):
     assert "cannot tell the export format from 'clip.mp4'" in proc.stderr
     assert "srt, vtt" in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_the_result_exports_and_reports_itself(megamind, tmp_path):
+    """``result.export`` and ``result.report``: what ``vidscope export`` and ``vidscope
+    report`` write, from the ``Result`` the Python API returns, each file read back."""
+    import vidscope
+
+    assert isinstance(megamind, vidscope.Result)
+    shots, said = megamind.track("shots"), megamind.track("transcript")
+    srt = tmp_path / "megamind.srt"
+    cues = megamind.export("srt", srt)
+    blocks = srt.read_text(encoding="utf-8").strip().split("\n\n")
+    stamp = r"\d\d:\d\d:\d\d,\d{3}"
+    assert len(blocks) == cues >= len(said) >= 1
+    assert all(re.fullmatch(rf"\d+\n{stamp} --> {stamp}\n.+", b, re.S) for b in blocks)
+    vtt = tmp_path / "megamind.vtt"
+    assert megamind.export(None, vtt) == cues  # the suffix chooses
+    assert vtt.read_text(encoding="utf-8").startswith("WEBVTT\n\n00:00:")
+    table = tmp_path / "shots.csv"
+    assert megamind.export("csv", table, track="shots") == len(shots)
+    with table.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["start"]) for r in rows] == [s["start"] for s in shots]
+    document = tmp_path / "shots.json"
+    assert megamind.export("json", document, "shots") == len(shots)
+    assert json.loads(document.read_text(encoding="utf-8")) == {"track": "shots", "records": shots}
+    edl = tmp_path / "megamind.edl"
+    assert megamind.export("edl", edl) == len(shots)
+    assert edl.read_text(encoding="utf-8").splitlines()[:2] == [
+        "TITLE: Megamind",
+        "FCM: NON-DROP FRAME",
+    ]
+    with pytest.raises(UsageError, match="has no text for srt"):
+        megamind.export("srt", tmp_path / "shots.srt", track="shots")
+    assert not (tmp_path / "shots.srt").exists()
+
+    page = megamind.report(tmp_path / "megamind.html", video=False)
+    assert page == tmp_path / "megamind.html"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>") and "data:image/jpeg;base64," in text
+    assert megamind.report() == megamind.path / "report.html"
+    assert "Megamind.avi" in (megamind.path / "report.html").read_text(encoding="utf-8")

@@ -114,7 +114,7 @@ def test_testvideo_line_is_one_span_per_shot(testvideo):
 
 
 def test_testvideo_still_frames_are_not_read_again(testvideo):
-    counters = testvideo.report["stages"]["ocr"]["counters"]
+    counters = testvideo.run_report["stages"]["ocr"]["counters"]
     assert counters["frames_read"] + counters["frames_reused"] == 24
     assert counters["frames_reused"] > 0
     assert testvideo.manifest["tracks"]["ocr"]["timings"]["rtf"] < 1.0

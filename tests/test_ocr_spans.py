@@ -50,7 +50,7 @@ def test_phrases_over_footage_are_read_once_each_with_their_edges(clip_result):
         for part in r["lines"]:
             px0, py0, px1, py1 = part["box"]
             assert x0 - 0.05 < px0 < px1 < x1 + 0.05 and y0 - 0.05 < py0 < py1 < y1 + 0.05
-    counters = clip_result.report["stages"]["ocr"]["counters"]
+    counters = clip_result.run_report["stages"]["ocr"]["counters"]
     assert counters["edges_timed"] >= 2 * len(PHRASES)
     assert counters["edge_frames_compared"] > 0  # the still background is settled by pixels
 

@@ -200,13 +200,13 @@ def test_replayed_shot_track_gives_the_same_records(engine, megamind, media, tmp
     clip = media("debian/Megamind.avi")
     vidscope.analyze(clip, ["shots"], tmp_path)
     again = engine.analyze(clip, tmp_path)
-    assert "shots" in again.report["reused_tracks"]
+    assert "shots" in again.run_report["reused_tracks"]
     for track in ("faces", "pose", "shot_pose"):
         assert again.track(track) == megamind.track(track), track
 
 
 def test_megamind_report_has_stage_times(megamind):
-    stages = megamind.report["stages"]
+    stages = megamind.run_report["stages"]
     for name in PEOPLE:
         assert stages[name]["busy_s"] > 0
         assert stages[name]["rtf"] < 1

@@ -230,7 +230,7 @@ def test_real_clip_keyframes_lanes_seek_and_search(megamind, open_report, tmp_pa
     )
     assert thumbs == [True] * 4
     assert "4" in page.locator("#facts li", has_text="shots").inner_text()
-    assert page.locator("#stages tr").count() == len(megamind.report["stages"]) + 1
+    assert page.locator("#stages tr").count() == len(megamind.run_report["stages"]) + 1
 
     first = page.locator(".still img").get_attribute("src")
     page.locator('[data-lane="shots"] .it[data-i="2"]').click()

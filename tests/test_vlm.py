@@ -103,9 +103,9 @@ def test_captions_cover_every_second_and_batching_changes_nothing(media, tiny, t
         assert (r["text"] is None) != (r.get("error") is None)
         assert all(r["start"] <= t < r["end"] for t in r["frames"])
     assert [r["text"] for r in records] == [r["text"] for r in single.track("captions")]
-    stage = batched.report["stages"]["captions"]
+    stage = batched.run_report["stages"]["captions"]
     assert stage["counters"]["model_calls"] + stage["counters"]["calls_saved_by_reuse"] == 12
-    assert batched.report["coverage"]["captions"] == pytest.approx(1.0)
+    assert batched.run_report["coverage"]["captions"] == pytest.approx(1.0)
 
 
 def test_batched_generation_with_left_padding_matches_one_by_one(tiny):
@@ -169,7 +169,7 @@ def test_static_seconds_reuse_the_last_caption(media, tiny, tmp_path):
     # 13.146 s) is captioned anew.
     for start in (1.0, 6.0, 14.0):
         assert "repeated_from" not in by_start[start]
-    counters = result.report["stages"]["captions"]["counters"]
+    counters = result.run_report["stages"]["captions"]["counters"]
     assert counters["calls_saved_by_reuse"] == len(repeated)
     assert counters["model_calls"] == len(records) - len(repeated)
 
@@ -211,7 +211,7 @@ def test_shot_records_validate_and_the_model_loads_once(media, answering, tmp_pa
     assert summary["summary"] is None and summary["chapters"] == []
     assert "also after one repair" in summary["error"]
     assert json.loads(summary["answer"]) == SHOT_ANSWER
-    assert result.report["stages"]["summary"]["counters"]["model_calls"] == 2
+    assert result.run_report["stages"]["summary"]["counters"]["model_calls"] == 2
 
 
 def test_out_of_memory_halves_the_batch_and_says_so(tiny, monkeypatch):

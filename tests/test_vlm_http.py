@@ -234,7 +234,7 @@ def test_slow_answers_time_out_and_mark_their_records(media, server, fake, tmp_p
         r["text"] is None and r["error"] == "no answer within 0.3 s (1 attempt)" for r in records
     )
     assert result.manifest["tracks"]["captions"]["status"] == "complete"
-    assert result.report["stages"]["captions"]["counters"]["failed"] == 12
+    assert result.run_report["stages"]["captions"]["counters"]["failed"] == 12
 
 
 def test_server_errors_are_retried_with_backoff(server, fake, fast_backoff):

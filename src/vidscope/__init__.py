@@ -15,7 +15,7 @@ from vidscope._version import __version__
 if TYPE_CHECKING:
     from vidscope.api import analyze
     from vidscope.engine.local import Engine
-    from vidscope.timeline.result import Result
+    from vidscope.result import Result
 
 __all__ = ["Engine", "Result", "__version__", "analyze"]
 
@@ -24,7 +24,7 @@ __all__ = ["Engine", "Result", "__version__", "analyze"]
 _LAZY = {
     "analyze": "vidscope.api",
     "Engine": "vidscope.engine.local",
-    "Result": "vidscope.timeline.result",
+    "Result": "vidscope.result",
 }
 
 

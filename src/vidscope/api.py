@@ -1,4 +1,4 @@
-"""The Python API: ``vidscope.analyze("clip.mp4")`` -> :class:`~vidscope.timeline.result.Result`."""
+"""The Python API: ``vidscope.analyze("clip.mp4")`` -> :class:`~vidscope.result.Result`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from vidscope.engine.local import Engine
 from vidscope.engine.progress import ProgressSink
-from vidscope.timeline.result import Result
+from vidscope.result import Result
 
 
 def analyze(

@@ -107,7 +107,7 @@ def analyze(
                     add_to_index(effective.settings.search.index, outcome.result.path)
                 loud = not quiet and not json_events
                 if loud:
-                    print_report(err, outcome.result.report)
+                    print_report(err, outcome.result.run_report)
                 # Gaps are a warning, said even by a quiet run.
                 if loud or outcome.result.status == Status.COMPLETE_WITH_GAPS:
                     where = f"{outcome.output}" + (f" ({n}/{len(jobs)})" if many else "")

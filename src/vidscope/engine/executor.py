@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from vidscope.errors import VidscopeError
-    from vidscope.timeline.result import Result
+    from vidscope.result import Result
 
 
 @dataclass(frozen=True)

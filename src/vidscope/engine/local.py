@@ -16,7 +16,7 @@ from vidscope.engine.progress import ProgressSink, make_sink, null_sink
 from vidscope.engine.run import InputRunner
 from vidscope.engine.workers import WorkerFactory, make_worker
 from vidscope.errors import VidscopeError
-from vidscope.timeline.result import Result
+from vidscope.result import Result
 
 
 class Engine:

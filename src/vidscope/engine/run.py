@@ -28,10 +28,10 @@ from vidscope.engine.workers import Worker, WorkerFactory, make_worker
 from vidscope.errors import AnalysisFailed
 from vidscope.media.ingest import resolve_source
 from vidscope.media.probe import MediaInfo, probe
+from vidscope.result import Result
 from vidscope.timeline.bundle import BundleWriter, Status, TrackWriter, timestamp
 from vidscope.timeline.gaps import find_gaps
 from vidscope.timeline.lock import bundle_lock
-from vidscope.timeline.result import Result
 
 
 class InputRunner:

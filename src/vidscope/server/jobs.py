@@ -204,7 +204,7 @@ class _Worker:
             source = self.input(job, stop)
             self.board.set_phase(job.id, "analyzing")
             result = self.engine(job).analyze(source, bundle, stop=stop)
-            report = result.report if result is not None else {}
+            report = result.run_report if result is not None else {}
             status = "succeeded"
         except VidscopeError as exc:
             error = self.config.relative(str(exc))
@@ -236,6 +236,6 @@ def _bundle_report(bundle: Path) -> dict[str, Any]:
     """The run report of a bundle whose run ended with failed tracks: the engine wrote it into
     the manifest before raising."""
     try:
-        return Result(bundle).report
+        return Result(bundle).run_report
     except InputError:
         return {}

@@ -99,7 +99,9 @@ class Result:
         return self.manifest.get("media", {})
 
     @property
-    def report(self) -> dict[str, Any]:
+    def run_report(self) -> dict[str, Any]:
+        """How the run went: per analyzer busy time, items and RTF, wall time, peak memory,
+        coverage per track, reused and kept tracks (the manifest's ``report``)."""
         return self.manifest.get("report", {})
 
     @property

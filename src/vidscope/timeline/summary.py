@@ -108,7 +108,7 @@ def summarize(result: Result) -> Summary:
     start = float(media.get("start") or 0.0)
     duration = float(media.get("duration") or 0.0)
     entry = result.manifest.get("tracks", {}).get("shots", {})
-    report = result.report
+    report = result.run_report
     return Summary(
         status=result.status,
         duration=duration,

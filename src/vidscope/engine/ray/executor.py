@@ -21,7 +21,7 @@ from vidscope.engine.ray.pools import acquire_pools, release_pools
 from vidscope.engine.ray.relay import Relay, RunProgress
 from vidscope.engine.ray.task import ActorLost, run_video
 from vidscope.errors import AnalysisFailed, VidscopeError
-from vidscope.timeline.result import Result
+from vidscope.result import Result
 
 
 class RayExecutor:
