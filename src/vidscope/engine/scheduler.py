@@ -233,10 +233,14 @@ class Scheduler:
 
     def work(self, node: Node) -> None:
         """One analyzer's loop: set up and start its worker, take batches from its inbox until
-        every upstream has ended, finish, pass an end on, and report how it ended.
+        every upstream has ended, finish, pass an end on, and report how it ended.  The sink
+        hears ``analyzer_state`` ``running`` once the worker is set up (its model loaded) and
+        ``finishing`` once all its input is in.
 
         After an error the loop still drains the inbox, so its feeders never wait on it."""
         started = self._start(node)
+        if started:
+            self.sink("analyzer_state", analyzer=node.name, state="running")
         ends = 0
         while ends < node.upstreams and not self.stop.is_set():
             batch, ends = self._take(node, ends)
@@ -244,6 +248,9 @@ class Scheduler:
                 self._process(node, batch)
         self._settle(node)
         if node.error is None and started:
+            # What an analyzer keeps for the end (the last transcript window, clustering)
+            # runs now, after its progress has reached the media's end.
+            self.sink("analyzer_state", analyzer=node.name, state="finishing")
             try:
                 with node.stats.timed():
                     records, node.stats.counters = node.worker.finish()

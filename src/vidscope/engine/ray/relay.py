@@ -89,6 +89,7 @@ class RunProgress:
             input=f"{len(jobs)} input(s)",
             output=str(jobs[0][1].parent) if len(jobs) > 1 else str(jobs[0][1]),
             duration=float(len(jobs)),
+            unit="videos",
             analyzers=analyzers,
             reused=[],
             skipped={},
