@@ -165,6 +165,23 @@ def test_a_client_cannot_point_the_vlm_at_its_own_server(
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_client_cannot_name_models_to_compare(
+    alice: httpx.Client, server: Served, counter: Path, origin: _Media, transport: str
+) -> None:
+    before = job_dirs(server)
+    models = {"analyzer": {"shot_captions": {"models": ["/srv/any", "/srv/other"]}}}
+    response = submit(alice, transport, counter, origin, ["shot_captions"], models)
+    assert "operator-only" in refused(response, "analyzer.shot_captions.models")
+    endpoints = {"analyzer": {"captions": {"endpoints": ["http://127.0.0.1:1/v1"]}}}
+    response = submit(alice, transport, counter, origin, ["captions"], endpoints)
+    assert "operator-only" in refused(response, "analyzer.captions.endpoints")
+    # A per-model variant is the operator's vlm.models, not a name a client may send.
+    response = submit(alice, transport, counter, origin, ["captions@other"], {})
+    assert response.status_code == 422, response.text
+    assert job_dirs(server) == before
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("analyzer", ["faces", "pose", "segmentation"])
 def test_a_client_cannot_choose_a_program_to_run(
     alice: httpx.Client,
@@ -328,9 +345,9 @@ def test_every_client_settable_parameter_is_safe_by_type_and_name() -> None:
 def test_the_type_rule_refuses_what_the_audit_found() -> None:
     models = dict(_params())
     dangerous = {
-        "captions": ("endpoint", "model", "device"),
-        "shot_captions": ("endpoint", "model"),
-        "summary": ("endpoint", "model"),
+        "captions": ("endpoint", "endpoints", "model", "models", "device"),
+        "shot_captions": ("endpoint", "endpoints", "model", "models"),
+        "summary": ("endpoint", "endpoints", "model", "models"),
         "faces": ("python",),
         "pose": ("python",),
         "segmentation": ("python", "mask_dir"),

@@ -125,36 +125,140 @@ def test_family_captions_every_second_and_every_shot(family, runs):
     assert max(run.images_per_prompt) == (1 if family in SINGLE_IMAGE else 3)
 
 
+@pytest.fixture(scope="module")
+def two_models(models, media, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """LLaVA and Qwen2-VL in one run through the Python API: the analyzers named as usual,
+    ``vlm.models`` runs each caption analyzer once per model."""
+    opened: list[BackendConfig] = []
+    real_open = factory.open_backend
+
+    def counting_open(config: BackendConfig) -> VlmBackend:
+        opened.append(config)
+        return real_open(config)
+
+    with pytest.MonkeyPatch.context() as spy:
+        spy.setattr(factory, "open_backend", counting_open)
+        result = vidscope.analyze(
+            media(MEGAMIND),
+            ["shots", "captions", "shot_captions", "summary"],
+            tmp_path_factory.mktemp("two-models") / "bundle",
+            settings={**FAST, "vlm.models": [str(models[f]) for f in PAIR]},
+        )
+    return Run(result, len(opened), [])
+
+
+PAIR = ["llava", "qwen2_vl"]
+PER_MODEL = ["captions", "shot_captions", "summary"]
+
+
 @pytest.mark.slow
-def test_compare_puts_two_models_side_by_side(runs, tmp_path):
-    bundles = [runs(f).result.path for f in ("llava", "qwen2_vl")]
-    proc = subprocess.run(
-        [sys.executable, "-m", "vidscope.cli", "compare", *map(str, bundles), "-o", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_two_models_in_one_run_compute_stage_one_once(two_models):
+    result = two_models.result
+    assert sorted(result.tracks) == sorted(
+        ["shots", *(f"{name}@{family}" for name in PER_MODEL for family in PAIR)]
     )
+    assert two_models.opened == 2, "each model loaded once, shared by its three analyzers"
+    stages = result.manifest["report"]["stages"]
+    assert [s for s in stages if s.startswith("shots")] == ["shots"]
+    tracks = result.manifest["tracks"]
+    for family in PAIR:
+        captions = tracks[f"captions@{family}"]
+        assert Path(captions["model"]["id"]).name == family
+        # analyzer.captions.* applies to each model's captions.
+        assert captions["params"]["width"] == FAST["analyzer.captions.width"]
+        assert tracks[f"summary@{family}"]["inputs"] == [f"shot_captions@{family}"]
+        assert len(result.track(f"captions@{family}")) == 12
+        assert len(result.track(f"shot_captions@{family}")) == 4
+        # Random words are no shot caption, so the summary has nothing to ask the model.
+        assert stages[f"summary@{family}"]["counters"]["model_calls"] == 0
+        for name in ("captions", "shot_captions"):
+            row = stages[f"{name}@{family}"]
+            assert row["busy_s"] > 0 and row["rtf"] > 0 and row["records_per_s"] > 0
+            assert row["tokens_per_s"] > 0 and row["counters"]["tokens"] > 0
+            assert row["counters"]["model_weights_mb"] > 0
+
+
+@pytest.mark.slow
+def test_the_report_shows_each_models_captions_in_its_own_lane(two_models, tmp_path):
+    from vidscope.report.data import build
+
+    lanes = {lane["id"]: lane for lane in build(two_models.result, tmp_path)["lanes"]}
+    order = list(lanes)
+    for name in ("captions", "shot_captions"):
+        ids = [f"{name}@{f}" for f in PAIR]
+        assert all(len(lanes[i]["items"]) > 0 for i in ids)
+        # The models' lanes of one track sit next to each other.
+        assert order.index(ids[1]) == order.index(ids[0]) + 1
+    assert [len(lanes[f"captions@{f}"]["items"]) for f in PAIR] == [12, 12]
+    assert lanes["shot_captions@llava"]["label"] == "shot captions@llava"
+
+
+@pytest.mark.slow
+def test_compare_puts_two_models_side_by_side(two_models, tmp_path):
+    bundle = two_models.result.path
+    proc = vidscope_cli("compare", str(bundle), "-o", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (tmp_path / "compare.md").read_text()
     with (tmp_path / "compare.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["model"] for r in rows] == ["llava", "qwen2_vl"]
-    for row, bundle in zip(rows, bundles, strict=True):
-        tracks = Result(bundle).manifest["tracks"]
-        busy = sum(tracks[t]["timings"]["busy_s"] for t in ("captions", "shot_captions"))
+    assert [r["model"] for r in rows] == PAIR
+    tracks = two_models.result.manifest["tracks"]
+    for row, family in zip(rows, PAIR, strict=True):
+        names = [f"{n}@{family}" for n in PER_MODEL]
+        busy = sum(tracks[t]["timings"]["busy_s"] for t in names)
         assert row["video"] == "Megamind.avi" and float(row["length s"]) == 11.26
         assert (row["shots"], row["captions"]) == ("4", "12")
         assert float(row["VLM s"]) == pytest.approx(busy, abs=1e-3) and busy > 0
         assert float(row["RTF"]) == pytest.approx(busy / 11.261, abs=1e-3)
-        assert row["tracks"] == "captions shot_captions"
-    missing = subprocess.run(
-        [sys.executable, "-m", "vidscope.cli", "compare", str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+        assert row["tracks"] == " ".join(names)
+    missing = vidscope_cli("compare", str(tmp_path / "none"))
     assert missing.returncode == 3 and "not a directory" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_several_vlm_models_on_the_command_line(models, media, tmp_path):
+    out = tmp_path / "b"
+    proc = vidscope_cli(
+        "analyze", str(media(MEGAMIND)), "-o", str(out), "--analyzers", "captions",
+        "--vlm-model", str(models["paligemma"]), "--vlm-model", str(models["idefics3"]),
+        "--set", "vlm.max_new_tokens=4", "--set", "analyzer.captions.width=112",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = Result(out)
+    assert sorted(result.tracks) == ["captions@idefics3", "captions@paligemma"]
+    stages = result.manifest["report"]["stages"]
+    assert all(stages[t]["tokens_per_s"] > 0 for t in result.tracks)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--vlm-model", "x/llava", "--vlm-model", "y/llava"], "same label"),
+        (
+            ["--vlm-model", "a", "--vlm-model", "b", *["--vlm-endpoint", "http://h:1/v1"] * 3],
+            "3 --vlm-endpoint values for 2 --vlm-model",
+        ),
+        (
+            ["--vlm-model", "a", "--vlm-model", "b", "--analyzers", "captions@c"],
+            "no model of vlm.models is labelled 'c' (labels: a, b)",
+        ),
+        (["--analyzers", "shots@a"], "'shots' does not run once per model"),
+    ],
+)
+def test_bad_model_lists_are_refused_with_a_reason(args, message, media, tmp_path):
+    proc = vidscope_cli("analyze", str(media(MEGAMIND)), "-o", str(tmp_path / "b"), *args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def vidscope_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vidscope.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -174,6 +278,7 @@ def test_family_batches_with_left_padding_like_one_by_one(family, models):
         together = backend.generate(requests, max_new_tokens=6, batch_size=8)
         alone = [backend.generate([r], max_new_tokens=6, batch_size=1)[0] for r in requests]
         assert all(r.text and r.error is None for r in together), together
+        assert all(0 < r.tokens <= 6 for r in together), together
         assert together == alone
         assert backend.stats()["largest_batch"] == 4
     finally:

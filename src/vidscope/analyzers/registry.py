@@ -47,7 +47,9 @@ def _table() -> dict[str, str]:
 
 def _target(name: str) -> str | None:
     # Built-in names win over plugins, so they resolve without the entry-point scan, which
-    # reads the metadata of every installed distribution.
+    # reads the metadata of every installed distribution.  NAME@LABEL is NAME's per-model
+    # variant.
+    name = name.partition("@")[0]
     return BUILTIN.get(name) or _table().get(name)
 
 
@@ -68,6 +70,13 @@ def get(name: str) -> type[Analyzer]:
     target = _target(name)
     if target is None:
         raise UsageError(f"unknown analyzer {name!r} (known: {', '.join(names())})")
+    base, at, label = name.partition("@")
+    if at:
+        cls = get(base)
+        variant = getattr(cls, "variant", None)
+        if variant is None:
+            raise UsageError(f"{base!r} does not run once per model (no {name!r})")
+        return variant(label)
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -115,6 +124,22 @@ def availability(name: str, params: dict[str, Any] | None = None) -> Availabilit
         return avail
     # Settings were validated when they were loaded, so this cannot fail on user input.
     return cls(cls.Params.model_validate(params or {})).configured()
+
+
+def __getattr__(attr: str) -> type[Analyzer]:
+    # A per-model variant (``captions@LABEL``) is made on first use; its class is named here,
+    # so pickle (process workers, Ray actors) sends it by name and the other process makes it
+    # again from the same name.
+    if "@" in attr:
+        return get(attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def producer(track: str) -> str | None:
+    """The analyzer that writes ``track`` (``TRACK@LABEL``: that analyzer's variant)."""
+    base, at, label = track.partition("@")
+    name = producers().get(base)
+    return f"{name}@{label}" if name is not None and at else name
 
 
 @cache

@@ -20,8 +20,10 @@ from vidscope.errors import UsageError
 
 
 def params_for(settings: Settings, name: str) -> dict[str, Any]:
-    """The raw parameters of analyzer ``name``: its shared section, then its own keys."""
-    own = settings.analyzer.get(name, {})
+    """The raw parameters of analyzer ``name``: its shared section, then its own keys (a
+    per-model variant ``NAME@LABEL``: NAME's keys, then its own)."""
+    base = name.partition("@")[0]
+    own = {**settings.analyzer.get(base, {}), **settings.analyzer.get(name, {})}
     if not settings.vlm:
         # Finding an analyzer's section imports its module; with no shared settings there
         # is nothing to find, and a run imports only the analyzers it plans.
@@ -29,6 +31,18 @@ def params_for(settings: Settings, name: str) -> dict[str, Any]:
     section = registry.settings_section(name)
     shared = getattr(settings, section) if section else {}
     return {**shared, **own}
+
+
+def requested_analyzers(settings: Settings) -> list[str]:
+    """The analyzers a run asks for (every known one when the settings name none), each
+    caption analyzer once per model where ``vlm.models`` lists several."""
+    names = list(dict.fromkeys(settings.analyzers or registry.names()))
+    models = settings.vlm.get("models")
+    if not models:
+        return names
+    from vidscope.analyzers.vlm.common import expand_models
+
+    return list(dict.fromkeys(expand_models(names, models)))
 
 
 def defaults() -> dict[str, Any]:
@@ -52,7 +66,12 @@ def check(settings: Settings) -> None:
             raise UsageError(f"settings for unknown analyzer {name!r} (known: {known})")
     # Only analyzers with a section of their own have parameters to check, unless a shared
     # section is set; listing every analyzer would scan the installed plugins for nothing.
-    for name in registry.names() if settings.vlm else list(settings.analyzer):
+    names = registry.names() if settings.vlm else list(settings.analyzer)
+    # Per-model variants (named, or made from vlm.models) check their model's label.
+    variants = [n for n in (settings.analyzers or []) if "@" in n and registry.is_known(n)]
+    if settings.vlm.get("models"):
+        variants += [n for n in requested_analyzers(settings) if "@" in n]
+    for name in list(dict.fromkeys([*names, *variants])):
         params = params_for(settings, name)
         model = registry.params_model(name) if params else None
         if model is None:
@@ -65,7 +84,8 @@ def check(settings: Settings) -> None:
             section = "analyzer." + name
             if where and where not in settings.analyzer.get(name, {}):
                 section = registry.settings_section(name) or section
-            raise UsageError(f"invalid setting {section}.{where}: {err['msg']}") from None
+            what = f"{section}.{where}" if where else section
+            raise UsageError(f"invalid setting {what}: {err['msg']}") from None
 
 
 def load_settings(

@@ -13,7 +13,24 @@ from vidscope.cli.console import err, fail
 from vidscope.cli.exit_codes import interrupted_code
 from vidscope.cli.inputs import bundle_jobs, expand
 from vidscope.cli.overrides import ConfigOpt, SetOpt, overrides
-from vidscope.errors import VidscopeError
+from vidscope.errors import UsageError, VidscopeError
+
+
+def vlm_choices(models: list[str] | None, endpoints: list[str] | None) -> dict[str, object]:
+    """The ``vlm`` settings of ``--vlm-model`` and ``--vlm-endpoint``: one model, or several
+    compared in one run (each with its own endpoint, or all on one)."""
+    models, endpoints = models or [], endpoints or []
+    if len(endpoints) > 1 and len(endpoints) != len(models):
+        raise UsageError(
+            f"{len(endpoints)} --vlm-endpoint values for {len(models)} --vlm-model values: "
+            "give one endpoint for every model, in the same order, or one for all"
+        )
+    return {
+        "vlm.model": models[0] if len(models) == 1 else None,
+        "vlm.models": models if len(models) > 1 else None,
+        "vlm.endpoint": endpoints[0] if len(endpoints) == 1 else None,
+        "vlm.endpoints": endpoints if len(endpoints) > 1 else None,
+    }
 
 
 def analyze(
@@ -29,15 +46,19 @@ def analyze(
         typer.Option(help="Whisper model for transcripts: tiny.en, base, large-v3 or a folder"),
     ] = None,
     vlm_model: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             help="vision-language model for captions: a local Hugging Face folder, a hub id, "
-            "or the model name on --vlm-endpoint"
+            "or the model name on --vlm-endpoint; repeat it to compare models in one run "
+            "(captions, shot_captions and summary run once per model, as NAME@LABEL)"
         ),
     ] = None,
     vlm_endpoint: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible server for captions, e.g. http://localhost:8000/v1"),
+        list[str] | None,
+        typer.Option(
+            help="OpenAI-compatible server for captions, e.g. http://localhost:8000/v1; with "
+            "several --vlm-model, one for all of them or one per model in the same order"
+        ),
     ] = None,
     executor: Annotated[
         str | None, typer.Option(help="local (this process) or ray (actors on a Ray cluster)")
@@ -81,8 +102,7 @@ def analyze(
             wait_for_bundle=wait or None,
             **{
                 "analyzer.transcript.asr_model": asr_model,
-                "vlm.model": vlm_model,
-                "vlm.endpoint": vlm_endpoint,
+                **vlm_choices(vlm_model, vlm_endpoint),
                 "ray.address": ray_address,
             },
         )

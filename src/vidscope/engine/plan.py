@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from vidscope.analyzers import registry
 from vidscope.analyzers.base import Analyzer
-from vidscope.analyzers.settings import params_for
+from vidscope.analyzers.settings import params_for, requested_analyzers
 from vidscope.config import Settings
 from vidscope.errors import ModelError, UsageError
 from vidscope.media.probe import MediaInfo
@@ -40,7 +40,7 @@ def _deps(name: str, settings: Settings) -> tuple[tuple[str, ...], tuple[str, ..
 def make_plan(settings: Settings) -> Plan:
     """Resolve the requested analyzers (or every available one) and their dependencies."""
     explicit = settings.analyzers is not None
-    requested = list(dict.fromkeys(settings.analyzers or registry.names()))
+    requested = requested_analyzers(settings)
     for name in requested:
         registry.check_name(name)  # unknown names fail here, before anything runs
     unavailable: dict[str, dict[str, str]] = {}
@@ -63,7 +63,7 @@ def make_plan(settings: Settings) -> Plan:
             return False
         required, optional = _deps(name, settings)
         for track in required:
-            producer = registry.producers().get(track)
+            producer = registry.producer(track)
             if producer is None or not visit(producer, name, (*stack, name)):
                 unavailable[name] = {
                     "reason": f"needs track {track!r}, which cannot be produced here",
@@ -71,7 +71,7 @@ def make_plan(settings: Settings) -> Plan:
                 }
                 return False
         for track in optional:
-            producer = registry.producers().get(track)
+            producer = registry.producer(track)
             if producer is not None and (not explicit or producer in requested):
                 visit(producer, name, (*stack, name))
         if name not in chosen:

@@ -162,7 +162,12 @@ def build_report(
             "records": s.records,
             "rtf": round(s.busy / duration, 4) if duration else None,
             "share_of_wall": round(s.busy / wall, 3) if wall else None,
+            # Records per busy second: seconds captioned, shots described, frames scored.
+            "records_per_s": round(s.records / s.busy, 3) if s.busy and s.records else None,
         }
+        tokens = s.counters.get("tokens")
+        if isinstance(tokens, int) and s.busy:
+            analyzers[name]["tokens_per_s"] = round(tokens / s.busy, 2)
         if s.analyzed is not None:
             analyzers[name]["analyzed_coverage"] = round(s.analyzed.fraction(*span), 4)
         if s.counters:

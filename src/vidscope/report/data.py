@@ -156,17 +156,26 @@ class _Builder:
             "search": True,
         }
 
-    def shot_attributes(self) -> Lane | None:
+    def per_model(self, base: str) -> list[tuple[str, str]]:
+        """The tracks named ``base`` or ``base@LABEL`` (one per model of a comparison run),
+        with the suffix that tells their lanes apart (``""``, ``"@LABEL"``)."""
+        return [
+            (track, track[len(base) :])
+            for track in self.result.tracks
+            if track == base or track.startswith(base + "@")
+        ]
+
+    def shot_attributes(self, track: str, at: str) -> Lane | None:
         series: dict[str, list[list[float]]] = {}
-        for r in self.iter("shot_captions"):
+        for r in self.iter(track):
             for key, value in (r.get("fused") or r.get("attributes") or {}).items():
                 if value is not None:
                     series.setdefault(key, []).append([_t(r["start"]), _t(r["end"]), value])
         if not series:
             return None
         return {
-            "id": "shot_attributes",
-            "label": "shot attributes",
+            "id": "shot_attributes" + at,
+            "label": "shot attributes" + _model(at),
             "kind": "lines",
             "lo": 0.0,
             "hi": 1.0,
@@ -206,19 +215,34 @@ class _Builder:
             "series": [series],
         }
 
-    def chapters(self) -> Lane | None:
-        chapters = [c for r in self.iter("summary") for c in r.get("chapters") or []]
+    def chapters(self, track: str, at: str) -> Lane | None:
+        chapters = [c for r in self.iter(track) for c in r.get("chapters") or []]
         if not chapters:
             return None
         items = _spans(chapters, lambda c: str(c["title"]))
-        return {"id": "chapters", "label": "chapters", "kind": "spans", "items": items}
+        return {
+            "id": "chapters" + at,
+            "label": "chapters" + _model(at),
+            "kind": "spans",
+            "items": items,
+        }
 
     def lanes(self) -> list[Lane]:
         """Every lane this bundle has, top to bottom: the tracks' views and the composite
-        lanes, by order (ties keep the manifest's order)."""
+        lanes, by order (ties keep the manifest's order).  The models of a comparison run
+        get lanes side by side, one per model."""
         placed = [(view.order, self.view_lane(view)) for view in views(self.result)]
-        composite = (self.chapters(), self.transcript(), self.counts(), self.shot_attributes())
-        placed += [(COMPOSITE_ORDER[lane["id"]], lane) for lane in composite if lane is not None]
+        composite = [
+            *(self.chapters(t, at) for t, at in self.per_model("summary")),
+            self.transcript(),
+            self.counts(),
+            *(self.shot_attributes(t, at) for t, at in self.per_model("shot_captions")),
+        ]
+        placed += [
+            (COMPOSITE_ORDER[lane["id"].partition("@")[0]], lane)
+            for lane in composite
+            if lane is not None
+        ]
         placed.sort(key=lambda p: p[0])
         return [lane for _, lane in placed]
 
@@ -228,6 +252,11 @@ class _Builder:
         n = min(MAX_KEYFRAMES, max(1, math.ceil(self.duration / FRAME_WINDOW)))
         width = self.duration / n
         return [(self.start + k * width, self.start + (k + 1) * width) for k in range(n)]
+
+
+def _model(at: str) -> str:
+    """A per-model lane's title suffix: `` (LABEL)`` for ``@LABEL``."""
+    return f" ({at[1:]})" if at else ""
 
 
 def _thin(n: int, keep: int) -> list[int]:
@@ -273,7 +302,10 @@ def build(result: Result, html_dir: Path, *, video: bool = True) -> dict[str, An
         if shots is not None and frames:
             thumb = {k: n for n, k in enumerate(chosen[: len(frames)])}
             shots["thumbs"] = [thumb.get(k) for k in range(len(spans))]
-    summary_text = next((r.get("summary") for r in builder.iter("summary")), None)
+    # A comparison run has a summary per model; the first one stands as the abstract.
+    summary_text = next(
+        (r.get("summary") for t, _ in builder.per_model("summary") for r in builder.iter(t)), None
+    )
     source = manifest.get("source", {})
     name = source.get("url") or source.get("input") or media.get("path") or str(result.path)
     return {

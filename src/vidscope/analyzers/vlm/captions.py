@@ -43,7 +43,7 @@ from vidscope.analyzers.base import (
     TrackRecord,
     TrackView,
 )
-from vidscope.analyzers.vlm.common import SideTracks, VlmAnalyzer, VlmParams
+from vidscope.analyzers.vlm.common import SideTracks, Usage, VlmAnalyzer, VlmParams
 from vidscope.analyzers.windows import second_index, second_span, seconds_count
 from vidscope.media.probe import MediaInfo
 from vidscope.models.vlm.base import VlmRequest, VlmResult
@@ -96,7 +96,7 @@ class _Entry:
 class _State:
     media: MediaInfo
     context: SideTracks
-    fallbacks_seen: int
+    usage: Usage
     collecting: _Second | None = None
     waiting: deque[_Second] = field(default_factory=deque)
     pending: deque[_Entry] = field(default_factory=deque)
@@ -144,8 +144,7 @@ class CaptionsAnalyzer(VlmAnalyzer[CaptionsParams]):
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
         p = self.params
         context = SideTracks([t for t in CONTEXT if t in inputs], media.start, p.context_lag)
-        seen = len(self.backend.fallbacks) if self.backend else 0
-        return _State(media, context, fallbacks_seen=seen)
+        return _State(media, context, usage=self.usage_mark())
 
     def _add_frame(self, state: _State, frame: Frame) -> None:
         k = second_index(state.media, frame.time)
@@ -276,5 +275,5 @@ class CaptionsAnalyzer(VlmAnalyzer[CaptionsParams]):
             "model_calls": state.calls,
             "calls_saved_by_reuse": state.repeated,
             "failed": state.failed,
-            "batch_fallbacks": self.fallbacks_since(state.fallbacks_seen),
+            **self.usage_since(state.usage),
         }

@@ -1,12 +1,23 @@
 """What the vision-language analyzers share: the backend parameters (one ``vlm`` settings
-section for all of them), availability, the shared backend, and side tracks read as context.
+section for all of them), availability, the shared backend, per-model variants, and side
+tracks read as context.
+
+**Several models in one run.**  With ``vlm.models`` listing models, each caption analyzer
+(``captions``, ``shot_captions``, ``summary``) runs once per model as ``NAME@LABEL``
+(:func:`expand_models`; the registry resolves such names through
+:meth:`VlmAnalyzer.variant`): the variant writes ``TRACK@LABEL`` and reads the other caption
+tracks of its own model, while every other track (shots, transcript, ...) is computed once
+and shared.  Each model is loaded once, shared by its variants.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Self, TypeVar
+
+from pydantic import model_validator
 
 from vidscope.analyzers.base import (
     Analyzer,
@@ -14,25 +25,60 @@ from vidscope.analyzers.base import (
     ModelInfo,
     Params,
     Record,
+    Requirements,
     Resources,
     TrackRecord,
 )
-from vidscope.errors import ModelError
+from vidscope.errors import ModelError, UsageError
 from vidscope.models.vlm.base import (
     HOW_TO_CONFIGURE,
     NOT_CONFIGURED,
     BackendConfig,
     BackendParams,
     VlmBackend,
+    model_label,
 )
 from vidscope.models.vlm.factory import acquire, release
+from vidscope.models.vlm.metered import MeteredBackend
 
 
 class VlmParams(BackendParams, Params):
     """Backend parameters; each analyzer adds its own."""
 
+    label: ClassVar[str | None] = None
+    """Set in a per-model variant's parameters: the model is the one of ``models`` with
+    this label."""
+
+    @model_validator(mode="after")
+    def _variant_model(self) -> Self:
+        if self.endpoints and len(self.endpoints) != len(self.models):
+            raise ValueError(
+                f"vlm.endpoints has {len(self.endpoints)} servers for {len(self.models)} "
+                "vlm.models: give one per model, in the same order"
+            )
+        if self.label is not None:
+            labels = [model_label(m) for m in self.models]
+            if self.label not in labels:
+                known = ", ".join(labels) or "none: vlm.models is empty"
+                raise ValueError(
+                    f"no model of vlm.models is labelled {self.label!r} (labels: {known})"
+                )
+            i = labels.index(self.label)
+            self.model = self.models[i]
+            if self.endpoints:
+                self.endpoint = self.endpoints[i]
+        return self
+
 
 VP = TypeVar("VP", bound=VlmParams)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The shared model's batch reductions and this analyzer's tokens at one moment."""
+
+    fallbacks: int
+    tokens: int
 
 
 class VlmAnalyzer(Analyzer[VP]):
@@ -98,12 +144,53 @@ class VlmAnalyzer(Analyzer[VP]):
         return ModelInfo(id=c.model or "none", extra=extra)
 
     def setup(self) -> None:
-        self.backend = acquire(self.backend_config)
+        self.backend = MeteredBackend(acquire(self.backend_config))
 
     def teardown(self) -> None:
         if self.backend is not None:
             release(self.backend_config)
             self.backend = None
+
+    @classmethod
+    def variant(cls, label: str) -> type[VlmAnalyzer[Any]]:
+        """This analyzer for the model labelled ``label`` in ``vlm.models``: named, and writing
+        and reading caption tracks, ``NAME@LABEL`` (see :func:`expand_models`)."""
+        if not label or model_label(label) != label:
+            raise UsageError(f"{cls.name}@{label}: not a model label (see vlm.models)")
+        at = f"@{label}"
+
+        def renamed(tracks: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(t + at if t in PER_MODEL else t for t in tracks)
+
+        def requirements(self: VlmAnalyzer[Any]) -> Requirements:
+            req = cls.requirements(self)
+            return replace(
+                req, tracks=renamed(req.tracks), optional_tracks=renamed(req.optional_tracks)
+            )
+
+        name = cls.name + at
+        # Named as the registry resolves them (``registry.<name>``), so they pickle by name.
+        where = {"__module__": "vidscope.analyzers.registry"}
+        params = type(
+            cls.Params.__name__,
+            (cls.Params,),
+            {"label": label, "__qualname__": f"{name}.Params", **where},
+        )
+        views = cls.views and tuple(replace(v, track=v.track + at) for v in cls.views)
+        return type(
+            cls.__name__,
+            (cls,),
+            {
+                "name": name,
+                "tracks": tuple(t + at for t in cls.tracks),
+                "per_second": tuple(t + at for t in cls.per_second),
+                "views": views,
+                "Params": params,
+                "requirements": requirements,
+                "__qualname__": name,
+                **where,
+            },
+        )
 
     def images_per_prompt(self) -> int:
         """Most images one prompt may hold: the ``max_images`` setting, or fewer where the
@@ -114,9 +201,45 @@ class VlmAnalyzer(Analyzer[VP]):
     def model_stats(self) -> dict[str, Any]:
         return {} if self.backend is None else self.backend.stats()
 
-    def fallbacks_since(self, seen: int) -> list[str]:
-        """Batch reductions the shared backend made after it had made ``seen``."""
-        return [] if self.backend is None else self.backend.fallbacks[seen:]
+    def usage_mark(self) -> Usage:
+        """Where the counters stand as an input starts (see :meth:`usage_since`)."""
+        b = self.backend
+        return (
+            Usage(0, 0) if not isinstance(b, MeteredBackend) else Usage(len(b.fallbacks), b.tokens)
+        )
+
+    def usage_since(self, mark: Usage) -> dict[str, Any]:
+        """For the run report: the tokens this analyzer's answers took since ``mark``, the
+        batch reductions the shared model made since then, and the model's memory."""
+        b = self.backend
+        if not isinstance(b, MeteredBackend):
+            return {"tokens": 0, "batch_fallbacks": []}
+        return {
+            "tokens": b.tokens - mark.tokens,
+            "batch_fallbacks": b.fallbacks[mark.fallbacks :],
+            **{f"model_{k}": v for k, v in b.memory().items()},
+        }
+
+
+PER_MODEL = ("captions", "shot_captions", "summary")
+"""The analyzers (and their tracks) that run once per model of ``vlm.models``."""
+
+
+def expand_models(names: list[str], models: list[str]) -> list[str]:
+    """``names`` with each per-model analyzer replaced by one variant per model
+    (``shot_captions`` -> ``shot_captions@llava-v1-6``, ``shot_captions@qwen2-vl-2b``)."""
+    labels = [model_label(m) for m in models]
+    if len(set(labels)) < len(labels):
+        raise UsageError(f"two models of vlm.models have the same label ({', '.join(labels)})")
+    out: list[str] = []
+    for name in names:
+        out += [f"{name}@{label}" for label in labels] if name in PER_MODEL else [name]
+    return out
+
+
+def base_track(track: str) -> str:
+    """A per-model track's name without its model label."""
+    return track.partition("@")[0]
 
 
 def overlap(record: Record, lo: float, hi: float) -> float:

@@ -60,7 +60,7 @@ from vidscope.analyzers.base import (
     TrackRecord,
     TrackView,
 )
-from vidscope.analyzers.vlm.common import VlmAnalyzer, VlmParams
+from vidscope.analyzers.vlm.common import Usage, VlmAnalyzer, VlmParams
 from vidscope.media.probe import MediaInfo
 from vidscope.models.vlm.base import VlmRequest
 from vidscope.models.vlm.images import side_by_side
@@ -163,7 +163,7 @@ class _Asked:
 class _State:
     media: MediaInfo
     with_stats: bool
-    fallbacks_seen: int
+    usage: Usage
     frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
     shots: deque[Record] = field(default_factory=deque)
     asked: list[_Asked] = field(default_factory=list)
@@ -203,8 +203,7 @@ class ShotCaptionsAnalyzer(VlmAnalyzer[ShotCaptionsParams]):
         )
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        seen = len(self.backend.fallbacks) if self.backend else 0
-        return _State(media, with_stats="shot_stats" in inputs, fallbacks_seen=seen)
+        return _State(media, with_stats="shot_stats" in inputs, usage=self.usage_mark())
 
     def _request(self, state: _State, shot: Record) -> _Asked:
         p = self.params
@@ -303,5 +302,5 @@ class ShotCaptionsAnalyzer(VlmAnalyzer[ShotCaptionsParams]):
             "model_calls": state.calls,
             "repaired": state.repaired,
             "failed": state.failed,
-            "batch_fallbacks": self.fallbacks_since(state.fallbacks_seen),
+            **self.usage_since(state.usage),
         }

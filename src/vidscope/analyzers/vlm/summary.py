@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from vidscope.analyzers.base import Item, Record, Requirements, TrackRecord
-from vidscope.analyzers.vlm.common import VlmAnalyzer, VlmParams
+from vidscope.analyzers.vlm.common import Usage, VlmAnalyzer, VlmParams, base_track
 from vidscope.media.probe import MediaInfo
 from vidscope.models.vlm.base import VlmRequest
 from vidscope.models.vlm.prompts import SummaryAnswer, summary_prompt
@@ -45,7 +45,7 @@ class SummaryParams(VlmParams):
 @dataclass
 class _State:
     media: MediaInfo
-    fallbacks_seen: int
+    usage: Usage
     shots: list[tuple[float, float, str]] = field(default_factory=list)
     speech: list[str] = field(default_factory=list)
     calls: int = 0
@@ -75,15 +75,14 @@ class SummaryAnalyzer(VlmAnalyzer[SummaryParams]):
         return Requirements(tracks=("shot_captions",), optional_tracks=("transcript",))
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
-        seen = len(self.backend.fallbacks) if self.backend else 0
-        return _State(media, fallbacks_seen=seen)
+        return _State(media, usage=self.usage_mark())
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
         origin = state.media.start
         for item in items:
             assert isinstance(item, TrackRecord)
             r = item.record
-            if item.track == "shot_captions" and r.get("caption"):
+            if base_track(item.track) == "shot_captions" and r.get("caption"):
                 state.shots.append(
                     (float(r["start"]) - origin, float(r["end"]) - origin, r["caption"])
                 )
@@ -137,5 +136,5 @@ class SummaryAnalyzer(VlmAnalyzer[SummaryParams]):
     def report(self, state: _State) -> dict[str, Any]:
         return {
             "model_calls": state.calls,
-            "batch_fallbacks": self.fallbacks_since(state.fallbacks_seen),
+            **self.usage_since(state.usage),
         }

@@ -11,9 +11,11 @@ Which backend a configuration opens, and the one shared instance per process, ar
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -37,8 +39,18 @@ class BackendParams(BaseModel):
         description="a local Hugging Face model folder or hub id (in-process), or the model "
         "name served at `endpoint`",
     )
+    models: list[str] = Field(
+        default_factory=list,
+        description="several models compared in one run: each caption analyzer NAME runs "
+        "once per model as NAME@LABEL (LABEL: the model's folder or id, see model_label)",
+    )
     endpoint: str | None = Field(
         None, description="OpenAI-compatible server URL, e.g. http://localhost:8000/v1"
+    )
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="with `models`: the server of each model, in the same order (one "
+        "`endpoint` serves them all)",
     )
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto", description="in-process weights: auto = bfloat16 on GPU, float32 on CPU"
@@ -82,6 +94,14 @@ class BackendParams(BaseModel):
             download=self.download,
             trust_remote_code=self.trust_remote_code,
         )
+
+
+def model_label(model: str) -> str:
+    """The short name a model's tracks carry (``captions@LABEL``): a folder's or hub id's
+    last part, lower case, with every run of characters other than letters, digits, ``_``
+    and ``-`` made one ``-`` (dots too: settings keys are dotted)."""
+    last = Path(model.rstrip("/\\")).name or model
+    return re.sub(r"[^a-z0-9_-]+", "-", last.lower()).strip("-") or "model"
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,8 @@ class VlmResult:
 
     text: str | None = None
     error: str | None = None
+    tokens: int = 0
+    """Tokens the model generated for this answer (0 where the server does not say)."""
 
 
 @dataclass
@@ -173,6 +195,11 @@ class VlmBackend(ABC):
 
     def stats(self) -> dict[str, Any]:
         """Counters across every caller (e.g. model calls and batch sizes) for the run report."""
+        return {}
+
+    def memory(self) -> dict[str, float]:
+        """The model's memory in MB for the run report (in-process: its weights, and the
+        device's peak allocation on a GPU); empty for a remote model."""
         return {}
 
     @abstractmethod

@@ -95,6 +95,14 @@ class TransformersBackend(VlmBackend):
         # An encoder-decoder language model (InstructBLIP with Flan-T5) returns only new tokens.
         self._echoes_prompt = not getattr(text_config, "is_encoder_decoder", False)
         self.generation_config = self._generation_config()
+        self._stops = set(self.generation_config.eos_token_id)
+        self._weights_mb = (
+            sum(
+                t.numel() * t.element_size()
+                for t in (*self.model.parameters(), *self.model.buffers())
+            )
+            / 2**20
+        )
 
     @property
     def name(self) -> str:
@@ -203,13 +211,30 @@ class TransformersBackend(VlmBackend):
         with self._torch.inference_mode():
             out = self.model.generate(**inputs, generation_config=self.generation_config)
         start = inputs["input_ids"].shape[1] if self._echoes_prompt else 0
-        answers = [
-            self.tokenizer.decode(row[start : start + n], skip_special_tokens=True).strip()
-            for row, n in zip(out, budgets, strict=True)
-        ]
-        return [
-            VlmResult(text=a) if a else VlmResult(error="the model gave no answer") for a in answers
-        ]
+        rows = [row[start : start + n] for row, n in zip(out, budgets, strict=True)]
+        # An encoder-decoder's output opens with its decoder start token, not generated.
+        first = 0 if self._echoes_prompt else 1
+        results = []
+        for row in rows:
+            answer = self.tokenizer.decode(row, skip_special_tokens=True).strip()
+            tokens = self._generated(row[first:].tolist())
+            results.append(
+                VlmResult(text=answer, tokens=tokens)
+                if answer
+                else VlmResult(error="the model gave no answer", tokens=tokens)
+            )
+        return results
+
+    def _generated(self, ids: list[int]) -> int:
+        """Tokens generated in one answer: up to its end of turn (later ones are padding)."""
+        return next((i + 1 for i, t in enumerate(ids) if t in self._stops), len(ids))
+
+    def memory(self) -> dict[str, float]:
+        out = {"weights_mb": round(self._weights_mb, 1)}
+        if self.device.type == "cuda":
+            peak = self._torch.cuda.max_memory_allocated(self.device) / 2**20
+            out["gpu_peak_mb"] = round(peak, 1)
+        return out
 
     def generate(
         self, requests: Sequence[VlmRequest], *, max_new_tokens: int, batch_size: int

@@ -59,6 +59,13 @@ def data_url(image: np.ndarray, max_pixels: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _completion_tokens(answer: dict[str, Any]) -> int:
+    """The answer's generated tokens, where the server reports its usage (vLLM and SGLang do)."""
+    usage = answer.get("usage")
+    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    return count if isinstance(count, int) and count >= 0 else 0
+
+
 def _content(message: Any) -> str | None:
     """The text of a chat-completions message (a string, or a list of text parts)."""
     content = message.get("content") if isinstance(message, dict) else None
@@ -182,7 +189,8 @@ class OpenAIBackend(VlmBackend):
                     error=f"HTTP {response.status_code}: {response.text[:200].strip()}"
                 )
             try:
-                text = _content(response.json()["choices"][0]["message"])
+                answer = response.json()
+                text = _content(answer["choices"][0]["message"])
             except (ValueError, KeyError, IndexError, TypeError):
                 text = None
             if text is None:
@@ -190,7 +198,9 @@ class OpenAIBackend(VlmBackend):
                     error=f"the endpoint's answer is not chat-completions JSON: "
                     f"{response.text[:120].strip()!r}"
                 )
-            return VlmResult(text=text.strip()) if text.strip() else VlmResult(error="empty answer")
+            if not text.strip():
+                return VlmResult(error="empty answer")
+            return VlmResult(text=text.strip(), tokens=_completion_tokens(answer))
         tries = self.config.retries + 1
         return VlmResult(error=f"{error} ({tries} attempt{'s' if tries > 1 else ''})")
 
