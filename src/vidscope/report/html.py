@@ -65,8 +65,7 @@ def write_report(
     """
     result = Result(bundle)
     target = Path(output) if output is not None else result.path / "report.html"
-    data = build(result, target.parent, video=video)
-    page = render(data).encode("utf-8")
+    page, note = build_page(result, target.parent, video=video)
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_bytes(page)
@@ -75,4 +74,17 @@ def write_report(
         raise OutputError.of(exc, target) from None
     finally:
         tmp.unlink(missing_ok=True)
-    return Written(target, len(page), data["media"]["note"])
+    return Written(target, len(page), note)
+
+
+def build_page(
+    result: Result, html_dir: Path, *, video: bool = True, source: str | None = None
+) -> tuple[bytes, str | None]:
+    """The report page of ``result`` for a file in ``html_dir`` (UTF-8), and why it shows
+    keyframes or no picture, when it does.  ``source`` names the analysed media in place of
+    the bundle's record of it: the HTTP service names a job's upload or URL, not the file it
+    keeps."""
+    data = build(result, html_dir, video=video)
+    if source is not None:
+        data["title"], data["source"] = Path(source).name or source, source
+    return render(data).encode("utf-8"), data["media"]["note"]

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vidscope.errors import InputError
 from vidscope.server.deps import MAX_OFFSET, JobId, Owner, Services, ServicesDep, owned_job
+from vidscope.server.examples import UPLOAD, URL_JOB
 from vidscope.server.options import JobOptions, Name, parse_form_options, resolve_settings
 from vidscope.server.store import Job, Status, new_job_id
 from vidscope.server.uploads import UploadError, check_media, receive_upload
@@ -185,7 +186,10 @@ def _submit_url(services: Services, owner: str, body: JobRequest) -> JSONRespons
 _SUBMIT_BODY = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/JobRequest"},
+            "examples": URL_JOB,
+        },
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -195,7 +199,8 @@ _SUBMIT_BODY = {
                     "analyzers": {"type": "string", "description": "comma-separated names"},
                     "options": {"type": "string", "description": "JobOptions as JSON"},
                 },
-            }
+            },
+            "examples": UPLOAD,
         },
     },
 }

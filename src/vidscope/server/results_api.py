@@ -1,5 +1,5 @@
-"""``/v1/jobs/{id}/result``, ``/tracks/{name}`` and ``/export/{fmt}``: a finished job's
-manifest, its records and their exports.
+"""``/v1/jobs/{id}/result``, ``/tracks/{name}``, ``/export/{fmt}`` and ``/report``: a
+finished job's manifest, its records, their exports and its HTML report.
 
 A key sees only its own jobs; anyone else's answer 404, exactly like a job that does not exist.
 """
@@ -14,7 +14,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi import Path as PathParam
 
 from vidscope.errors import InputError, UsageError
+from vidscope.report import build_page
 from vidscope.server.deps import MAX_OFFSET, JobId, Owner, Services, ServicesDep, owned_job
+from vidscope.server.examples import EXPORT_FORMAT, EXPORT_TRACK, TRACK_END, TRACK_START
 from vidscope.server.store import Job
 from vidscope.timeline.bundle import read_manifest
 from vidscope.timeline.exports import prepare
@@ -86,8 +88,10 @@ def results_router() -> APIRouter:
         name: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
         services: ServicesDep,
         owner: Owner,
-        start: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-        end: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+        start: Annotated[
+            float | None, Query(allow_inf_nan=False, openapi_examples=TRACK_START)
+        ] = None,
+        end: Annotated[float | None, Query(allow_inf_nan=False, openapi_examples=TRACK_END)] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> Response:
@@ -128,11 +132,15 @@ def results_router() -> APIRouter:
             PathParam(
                 pattern=r"^[a-z0-9]{1,10}$",
                 description="srt, vtt, txt, json, otio, edl, csv, parquet, png or jpg",
+                openapi_examples=EXPORT_FORMAT,
             ),
         ],
         services: ServicesDep,
         owner: Owner,
-        track: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
+        track: Annotated[
+            str | None,
+            Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$", openapi_examples=EXPORT_TRACK),
+        ] = None,
     ) -> Response:
         """A track in an export format: subtitles, text or JSON (default track: the
         transcript), an OpenTimelineIO timeline, an EDL, a CSV or Parquet table, or a contact
@@ -154,6 +162,27 @@ def results_router() -> APIRouter:
             headers={
                 "Content-Disposition": f'attachment; filename="{job.id}.{request.track}.{name}"'
             },
+        )
+
+    @router.get(
+        "/{job_id}/report",
+        response_class=Response,
+        responses={200: {"content": {"text/html": {}}}, 409: {}},
+    )
+    def report(job_id: JobId, services: ServicesDep, owner: Owner) -> Response:
+        """The job's HTML report, as ``vidscope report --no-video`` writes it: one
+        self-contained page with a keyframe per shot, the timeline of every track, search
+        and the run report."""
+        job = owned_job(services, job_id, owner)
+        _finished_manifest(services, job)
+        bundle = Result(services.config.data_dir / job.result_dir)
+        page, _ = build_page(bundle, bundle.path, video=False, source=job.source)
+        # A decoder's message in the page may name the kept input; clients see no server path.
+        text = services.config.relative(page.decode("utf-8"))
+        return Response(
+            text,
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Disposition": f'inline; filename="{job.id}.html"'},
         )
 
     return router

@@ -21,6 +21,7 @@ from vidscope.search import SearchIndex, parse_query, search
 from vidscope.search.index import INDEX_FILE
 from vidscope.search.lookup import Hit
 from vidscope.server.deps import Owner, Services, ServicesDep
+from vidscope.server.examples import SEARCH_QUERY
 
 log = logging.getLogger("vidscope.server")
 MAX_OFFSET = 10_000
@@ -80,7 +81,15 @@ def search_router() -> APIRouter:
     def find(
         services: ServicesDep,
         owner: Owner,
-        q: Annotated[str, Query(min_length=1, max_length=1000, description="the query")],
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=1000,
+                description="the query",
+                openapi_examples=SEARCH_QUERY,
+            ),
+        ],
         within: Annotated[
             float | None,
             Query(ge=0, le=3600, allow_inf_nan=False, description="A AND B: seconds apart"),

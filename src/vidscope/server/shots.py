@@ -15,11 +15,12 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from vidscope.models.vlm.prompts import ShotAttributes
+from vidscope.server.examples import BATCH, SHOT
 
 MAX_IMAGES = 10
 MAX_BATCH = 64
@@ -156,12 +157,16 @@ def shot_router(auth: Any) -> APIRouter:
     router = APIRouter(tags=["shots"], dependencies=[Depends(auth)])
 
     @router.post("/analyze", response_model=ShotAnalysis)
-    async def analyze(body: ShotRequest, request: Request) -> ShotAnalysis:
+    async def analyze(
+        body: Annotated[ShotRequest, Body(openapi_examples=SHOT)], request: Request
+    ) -> ShotAnalysis:
         """Caption and score one shot."""
         return (await _run(_backend(request), [body]))[0]
 
     @router.post("/analyze_batch", response_model=BatchResponse)
-    async def analyze_batch(body: BatchRequest, request: Request) -> BatchResponse:
+    async def analyze_batch(
+        body: Annotated[BatchRequest, Body(openapi_examples=BATCH)], request: Request
+    ) -> BatchResponse:
         """Caption and score several shots; results in request order, with their ``shot_id``."""
         results = await _run(_backend(request), body.shots)
         return BatchResponse(
