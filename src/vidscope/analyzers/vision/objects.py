@@ -34,6 +34,7 @@ numerous first, ``summary`` the same in words, ``tracks`` the number of object t
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from pydantic import Field
 
 from vidscope.analyzers.base import (
     Analyzer,
+    Availability,
     Frame,
     FrameSpec,
     Item,
@@ -136,6 +138,12 @@ def summary(counts: dict[str, int]) -> str:
     return ", ".join(count_phrase(label, n) for label, n in counts.items())
 
 
+TRACKERS = "trackers==2.6.1"
+"""The ByteTrack package, installed with ``--no-deps``: it requires opencv-python, a second
+build of ``cv2`` that would replace the headless one (``vidscope[vision]`` lists its other
+requirements, ``scripts/setup.sh`` installs it)."""
+
+
 class ObjectsAnalyzer(Analyzer[ObjectsParams]):
     """Objects per shot: tracks with boxes, and a per-shot count of what is on screen."""
 
@@ -149,6 +157,18 @@ class ObjectsAnalyzer(Analyzer[ObjectsParams]):
     resources = Resources(cpus=1.0, batch_size=4)
     views = (TrackView("objects", label="{label}", rows=True, tint=True, order=80),)
     Params = ObjectsParams
+
+    @classmethod
+    def availability(cls) -> Availability:
+        found = super().availability()
+        if found.ok or importlib.util.find_spec("trackers") is not None:
+            return found
+        # An extra cannot install trackers without its dependencies, so the fix takes two steps.
+        return Availability(
+            False,
+            found.reason,
+            f"pip install 'vidscope[vision]' && pip install --no-deps {TRACKERS}",
+        )
 
     def __init__(self, params: ObjectsParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
