@@ -50,7 +50,9 @@ def test_analyze_one_file_and_show(media, tmp_path):
     out = tmp_path / "clip"
     proc = vidscope("analyze", str(media("debian/Megamind.avi")), "-o", str(out), "-a", FAST)
     assert proc.returncode == 0, proc.stderr
-    assert "run report" in proc.stderr and "RTF" in proc.stderr
+    # It ends with what was found and the next commands (the timings are for --stats).
+    assert "4 shots · also visual_stats" in proc.stderr and "RTF" not in proc.stderr
+    assert f"next: vidscope report {out}" in proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     shown = vidscope("show", str(out), "--at", "5.0")

@@ -8,6 +8,7 @@ string annotations cost each command 5 ms.
 
 import gc
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from vidscope.cli.analyze import analyze
 from vidscope.cli.compare import compare
 from vidscope.cli.console import err
 from vidscope.cli.export import export, report
+from vidscope.cli.help import Command
 from vidscope.cli.inspect import config, list_analyzers, show
 from vidscope.cli.search import index, search
 from vidscope.cli.serve import keys_app, metrics, serve
@@ -27,7 +29,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain help, as click writes it: options with their metavars (no Python types, no
+    # boxes), paragraphs rewrapped to the terminal, \b blocks (examples) kept as written.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 
@@ -55,18 +60,27 @@ def _root(
     """Decode a video once, run many analyzers, get one time-aligned result bundle."""
 
 
-app.command()(analyze)
-app.command("analyzers")(list_analyzers)
-app.command()(show)
-app.command()(report)
-app.command()(export)
-app.command()(config)
-app.command()(compare)
-app.command()(index)
-app.command()(search)
-app.add_typer(setup_app, name="setup")
-app.command()(serve)
-app.command()(metrics)
+COMMANDS: dict[str, tuple[Callable[..., None], str]] = {
+    "analyze": (analyze, "Analyze videos, audio files or URLs into result bundles."),
+    "analyzers": (list_analyzers, "What can run here, and how to enable what cannot."),
+    "show": (show, "What a bundle holds, or its records at a time (JSON)."),
+    "report": (report, "Write a bundle as one self-contained HTML page."),
+    "export": (export, "Export a track: subtitles, text, JSON, timelines, tables."),
+    "config": (config, "The effective settings and where each value came from."),
+    "compare": (compare, "Compare vision-language models across finished bundles."),
+    "index": (index, "Add result bundles to the search index."),
+    "search": (search, "Find moments across every indexed bundle."),
+    "serve": (serve, "Run the HTTP service."),
+    "metrics": (metrics, "Server-wide figures, in the Prometheus text format."),
+}
+"""Each command with the line ``vidscope -h`` lists it by (its docstring's first sentence,
+cut to fit, would end in "...")."""
+
+for _name, (_function, _line) in COMMANDS.items():
+    app.command(_name, cls=Command, short_help=_line)(_function)
+app.add_typer(
+    setup_app, name="setup", short_help="Prepare runtimes that cannot share vidscope's environment."
+)
 app.add_typer(keys_app, name="keys")
 
 

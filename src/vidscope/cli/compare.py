@@ -90,10 +90,15 @@ def csv_text(rows: list[Row]) -> str:
 
 
 def compare(
-    folders: Annotated[list[Path], typer.Argument(help="bundles, or folders holding bundles")],
+    folders: Annotated[
+        list[Path],
+        typer.Argument(metavar="BUNDLE_OR_FOLDER", help="bundles, or folders holding bundles"),
+    ],
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="also write compare.md and compare.csv here"),
+        typer.Option(
+            "-o", "--output", metavar="DIR", help="also write compare.md and compare.csv here"
+        ),
     ] = None,
 ) -> None:
     """Compare the vision-language models of finished bundles: per model and video, the

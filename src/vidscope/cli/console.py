@@ -1,6 +1,8 @@
 """Where the commands write: rich consoles on stdout and stderr, built on first use, and the one
 way a command reports a user error."""
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -10,6 +12,11 @@ from vidscope.errors import VidscopeError
 if TYPE_CHECKING:
     import rich.table
     from rich.console import Console
+
+
+PIPE_WIDTH = 10_000
+"""The width of a console that writes to a pipe or a file: what reads it (a program, a pager,
+``grep``) wants each line whole, not folded at 80 columns mid-value."""
 
 
 class _LazyConsole:
@@ -24,7 +31,9 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr)
+            stream = sys.stderr if self._stderr else sys.stdout
+            piped = not stream.isatty() and "COLUMNS" not in os.environ
+            self._console = Console(stderr=self._stderr, width=PIPE_WIDTH if piped else None)
         return getattr(self._console, name)
 
 

@@ -15,10 +15,15 @@ from vidscope.errors import VidscopeError
 
 
 def report(
-    bundle: Annotated[Path, typer.Argument(help="a result bundle directory")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="a result bundle directory")],
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="HTML file to write (default: BUNDLE/report.html)"),
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help="HTML file to write (default: BUNDLE/report.html)",
+        ),
     ] = None,
     no_video: Annotated[
         bool,
@@ -40,12 +45,13 @@ def report(
 
 
 def export(
-    bundle: Annotated[Path, typer.Argument(help="a result bundle directory")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="a result bundle directory")],
     format_: Annotated[
         str | None,
         typer.Option(
             "--format",
             "-f",
+            metavar="FORMAT",
             help="srt, vtt, txt, json, otio, edl, csv, parquet, png or jpg (contact sheet) "
             "(default: -o's suffix, else srt)",
         ),
@@ -55,11 +61,13 @@ def export(
         typer.Option(
             "--track",
             "-t",
+            metavar="TRACK",
             help="track to export (default: transcript for srt/vtt/txt/json, else shots)",
         ),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="file to write (default: stdout)")
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="file to write (default: stdout)"),
     ] = None,
 ) -> None:
     """Export a track as subtitles, text, JSON, an OpenTimelineIO timeline, an EDL, a CSV or

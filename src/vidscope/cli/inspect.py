@@ -62,18 +62,24 @@ def list_analyzers(
 
 
 def show(
-    bundle: Annotated[Path, typer.Argument(help="a result bundle directory")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="a result bundle directory")],
     at: Annotated[
-        float | None, typer.Option("--at", help="what every track says at T seconds")
+        float | None,
+        typer.Option("--at", metavar="SECONDS", help="what every track says at that time"),
     ] = None,
-    start: Annotated[float | None, typer.Option(help="range start (seconds)")] = None,
-    end: Annotated[float | None, typer.Option(help="range end (seconds)")] = None,
+    start: Annotated[float | None, typer.Option(metavar="SECONDS", help="range start")] = None,
+    end: Annotated[float | None, typer.Option(metavar="SECONDS", help="range end")] = None,
     track: Annotated[
-        list[str] | None, typer.Option("--track", "-t", help="only these tracks")
+        list[str] | None,
+        typer.Option("--track", "-t", metavar="TRACK", help="only this track (repeatable)"),
     ] = None,
+    stats: Annotated[
+        bool,
+        typer.Option("--report", help="also the time each analyzer spent, from the run report"),
+    ] = False,
 ) -> None:
-    """Print a summary (shots, speech, languages, sounds, tracks, run report), or the records
-    at a time or in a time range (JSON)."""
+    """Print what a bundle holds (shots, speech, languages, sounds, tracks), or the records at
+    a time or in a time range (JSON)."""
     import json
 
     from vidscope.timeline.result import Result
@@ -98,72 +104,77 @@ def show(
             json.dumps({"start": lo, "end": hi, "tracks": result.between(lo, hi, track)}, indent=2)
         )
         return
-    _print_summary(bundle, result)
+    _print_summary(bundle, result, stats)
 
 
-def _share(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.0f}%"
+FORMATS = {
+    "mov": "QuickTime", "mp4": "MP4", "m4a": "M4A", "3gp": "3GP", "3g2": "3G2",
+    "mj2": "Motion JPEG 2000", "matroska": "Matroska", "webm": "WebM", "avi": "AVI",
+    "mpegts": "MPEG-TS", "mpeg": "MPEG-PS", "flv": "FLV", "asf": "ASF/WMV", "wav": "WAV",
+    "flac": "FLAC", "mp3": "MP3", "ogg": "Ogg", "aac": "AAC", "gif": "GIF",
+}  # fmt: skip
+"""Display names of FFmpeg's demuxers."""
 
 
-def _print_summary(bundle: Path, result: "Result") -> None:
-    """The terminal form of what the HTML report's header shows."""
+def format_label(demuxers: str | None, path: str | None) -> str:
+    """A container's common name: FFmpeg names one demuxer for a family of formats
+    (``mov,mp4,m4a,3gp,3g2,mj2``), so the file's own suffix picks the member when it is one."""
+    names = [n for n in (demuxers or "").split(",") if n]
+    if not names:
+        return "unknown format"
+    suffix = Path(path or "").suffix.lower().lstrip(".")
+    name = suffix if suffix in names else names[0]
+    return FORMATS.get(name, name.upper())
+
+
+def _print_summary(bundle: Path, result: "Result", stats: bool) -> None:
+    """The terminal form of what the HTML report's header shows; with ``stats``, the time
+    each stage of the run took."""
+    from vidscope.cli.run_summary import found, print_stats, share
     from vidscope.timeline.summary import summarize
 
     s = summarize(result)
     m = result.manifest
     media = m.get("media", {})
-    video = media.get("video") or {}
+    video, audio = media.get("video") or {}, media.get("audio") or {}
     minutes, seconds = divmod(s.duration, 60)
-    picture = f", {video['width']}x{video['height']} at {video['fps']:.5g} fps" if video else ""
-    facts = [
-        f"{'no' if s.shots is None else s.shots} shots",
-        "speech " + (_share(s.speech_share) or "not analysed"),
-        "languages " + (", ".join(f"{k} {_share(v)}" for k, v in s.languages) or "none"),
-        "top sounds " + (", ".join(f"{k} {v:.1f} s" for k, v in s.top_events) or "none"),
-    ]
+    streams = []
+    if video:
+        streams.append(
+            f"{video['codec']} {video['width']}x{video['height']} at {video['fps']:.5g} fps"
+        )
+    if audio:
+        streams.append(f"{audio.get('codec')} audio")
     out.print(
-        f"[bold]{bundle}[/]: {s.status}, {int(minutes)}:{seconds:04.1f} of {media.get('format')}"
-        + picture,
+        f"[bold]{bundle}[/]: {s.status}, {int(minutes)}:{seconds:04.1f} of "
+        f"{format_label(media.get('format'), media.get('path'))}"
+        + (f" ({', '.join(streams)})" if streams else ""),
         highlight=False,
         soft_wrap=True,
     )
-    out.print(" · ".join(facts), highlight=False, soft_wrap=True)
+    out.print(found(result, s), highlight=False, soft_wrap=True)
     table = Table(show_edge=False)
     for col in ("track", "status", "records", "coverage"):
         table.add_column(col)
     for name, entry in m.get("tracks", {}).items():
         table.add_row(
             name, entry.get("status", ""), str(entry.get("records", "")),
-            _share(entry.get("coverage")),
+            share(entry.get("coverage")),
         )  # fmt: skip
     out.print(table)
     for name, reason in m.get("skipped", {}).items():
-        out.print(f"skipped {name}: {reason}")
-    if not s.stages:
-        return
-    table = Table(title="run report", title_justify="left", show_edge=False)
-    for col in ("stage", "busy s", "RTF", "share of wall", "coverage"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
-    for row in s.stages:
-        rtf = "" if row.rtf is None else f"{row.rtf:.3f}"
-        table.add_row(
-            row.name, f"{row.busy_s:.2f}", rtf, _share(row.share_of_wall), _share(row.coverage)
-        )
-    out.print(table)
-    if s.wall_s is not None:
-        out.print(
-            f"wall {s.wall_s:.2f} s (RTF {s.rtf or 0:.3f}), "
-            f"peak memory {s.peak_rss_mb or 0:.0f} MB",
-            highlight=False,
-        )
+        out.print(f"skipped {name}: {reason}", highlight=False, soft_wrap=True)
+    if stats:
+        print_stats(out, s)
 
 
 def config(
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    json_out: Annotated[bool, typer.Option("--json")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Print the effective settings and where each value came from."""
+    """Print the effective settings (as vidscope.toml would write them) and where each value
+    came from."""
     from vidscope.analyzers.settings import load_settings
 
     try:
@@ -182,5 +193,32 @@ def config(
     for col in ("setting", "value", "source"):
         table.add_column(col)
     for key in sorted(effective.values):
-        table.add_row(key, repr(effective.values[key]), effective.sources[key])
+        table.add_row(key, toml_value(effective.values[key]), effective.sources[key])
     out.print(table)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as it would be written in ``vidscope.toml``; a value TOML cannot write (None:
+    not set) as ``(not set)``."""
+    import json
+
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    # TOML's basic strings escape as JSON's do.
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _toml_key(key: str) -> str:
+    import json
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)

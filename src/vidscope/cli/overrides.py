@@ -9,11 +9,16 @@ import typer
 from vidscope.errors import UsageError
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="settings file (default ./vidscope.toml)")
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="settings file (default ./vidscope.toml)"),
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="override a setting: KEY=VALUE, e.g. analyzer.shots.threshold=30"),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. analyzer.shots.threshold=30; repeatable",
+    ),
 ]
 
 

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", help="index file (default: search.index, else the data directory's)"),
+    typer.Option(
+        "--index",
+        metavar="FILE",
+        help="index file (default: search.index, else the data directory's)",
+    ),
 ]
 _DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|min)?\s*")
 _UNIT = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0}
@@ -58,7 +62,10 @@ def _refresh(ix: "SearchIndex", roots: list[Path]) -> tuple[dict[str, int], set[
 
 
 def index(
-    dirs: Annotated[list[Path], typer.Argument(help="bundle directories, or folders of them")],
+    dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="DIR", help="bundle directories, or folders of them"),
+    ],
     index_file: IndexOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -115,16 +122,25 @@ def open_hints(hit: "Hit") -> dict[str, str]:
 
 
 def search(
-    query: Annotated[str, typer.Argument(help='words, "phrases", track:term, A AND B')],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help='words, "phrases", track:term, A AND B')
+    ],
     in_: Annotated[
         list[Path] | None,
-        typer.Option("--in", help="only the bundles under DIR (indexed first if they changed)"),
+        typer.Option(
+            "--in",
+            metavar="DIR",
+            help="only the bundles under DIR (indexed first if they changed); repeatable",
+        ),
     ] = None,
     within: Annotated[
         str | None,
-        typer.Option(help="A AND B: within this long of each other (5s) instead of one shot"),
+        typer.Option(
+            metavar="DURATION",
+            help="A AND B: within this long of each other (5s) instead of one shot",
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="most hits shown")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1000, metavar="N", help="most hits shown")] = 20,
     json_out: Annotated[bool, typer.Option("--json", help="hits as JSON lines")] = False,
     index_file: IndexOpt = None,
     config: ConfigOpt = None,

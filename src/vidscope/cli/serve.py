@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from vidscope.cli.help import Command
 from vidscope.cli.overrides import overrides
 from vidscope.errors import UsageError
 
@@ -19,6 +20,7 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="DIR",
         envvar="VIDSCOPE_DATA_DIR",
         help="jobs, results and keys (default ~/.local/share/vidscope)",
         show_default=False,
@@ -43,44 +45,67 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port (0: any free port)")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="analysis worker threads")] = 1,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to listen on")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(metavar="PORT", help="port (0: any free port)")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="analysis worker threads")] = 1,
     data_dir: DataDirOpt = None,
-    max_upload_mb: Annotated[int, typer.Option(min=1, help="largest upload or download")] = 2048,
-    max_queued: Annotated[int, typer.Option(min=1, help="queued jobs allowed per API key")] = 32,
+    max_upload_mb: Annotated[
+        int, typer.Option(min=1, metavar="MB", help="largest upload or download")
+    ] = 2048,
+    max_queued: Annotated[
+        int, typer.Option(min=1, metavar="N", help="queued jobs allowed per API key")
+    ] = 32,
     max_json_kb: Annotated[
-        int, typer.Option(min=1, help="largest JSON body but those of POST /analyze*")
+        int,
+        typer.Option(min=1, metavar="KB", help="largest JSON body but those of POST /analyze*"),
     ] = 64,
     max_attempts: Annotated[
         int,
-        typer.Option(min=1, help="runs a job may start; one interrupted this often then fails"),
+        typer.Option(
+            min=1, metavar="N", help="runs a job may start; one interrupted this often then fails"
+        ),
     ] = 2,
     allow_private_url: Annotated[
         list[str] | None,
         typer.Option(
-            help="HOST or HOST:PORT that URL jobs may reach although private ('*': any host)"
+            metavar="HOST[:PORT]",
+            help="a private host URL jobs may reach all the same ('*': any host); repeatable",
         ),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="engine settings file")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", metavar="FILE", help="engine settings file")
+    ] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="engine setting KEY=VALUE for every job")
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="engine setting for every job"),
     ] = None,
     vlm_model: Annotated[
         str | None,
-        typer.Option(help="vision-language model for captions and POST /analyze (folder or id)"),
+        typer.Option(
+            metavar="MODEL",
+            help="vision-language model for captions and POST /analyze (folder or id)",
+        ),
     ] = None,
     vlm_endpoint: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible server for that model")
+        str | None, typer.Option(metavar="URL", help="OpenAI-compatible server for that model")
     ] = None,
     executor: Annotated[
-        str | None, typer.Option(help="local (this process) or ray (jobs run on a Ray cluster)")
+        str | None,
+        typer.Option(
+            metavar="EXECUTOR", help="local (this process) or ray (jobs run on a Ray cluster)"
+        ),
     ] = None,
     ray_address: Annotated[
         str | None,
-        typer.Option(help="Ray cluster to submit to: auto, HOST:PORT or ray://HOST:10001"),
+        typer.Option(
+            metavar="ADDRESS", help="Ray cluster to submit to: auto, HOST:PORT or ray://HOST:10001"
+        ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning, error")
+    ] = "info",
 ) -> None:
     """Run the HTTP service: analysis jobs, their progress and results, shot analysis.
 
@@ -132,9 +157,10 @@ def serve(
 keys_app = typer.Typer(help="API keys for `vidscope serve`.", no_args_is_help=True)
 
 
-@keys_app.command("add")
+@keys_app.command("add", cls=Command, short_help="Create a key (shown once, stored as a hash).")
 def keys_add(
-    name: Annotated[str, typer.Argument(help="who the key is for")], data_dir: DataDirOpt = None
+    name: Annotated[str, typer.Argument(metavar="NAME", help="who the key is for")],
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Create a key; it is printed once, as the last line, and only its hash is stored."""
     from vidscope.server.auth import KeyFile
@@ -145,7 +171,7 @@ def keys_add(
     typer.echo(key)
 
 
-@keys_app.command("list")
+@keys_app.command("list", cls=Command)
 def keys_list(data_dir: DataDirOpt = None) -> None:
     """Names and creation times of the stored keys (never the keys)."""
     from vidscope.server.auth import KEYS_ENV, KeyFile
@@ -161,9 +187,10 @@ def keys_list(data_dir: DataDirOpt = None) -> None:
         typer.echo("no keys", err=True)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", cls=Command)
 def keys_revoke(
-    name: Annotated[str, typer.Argument(help="the key's name")], data_dir: DataDirOpt = None
+    name: Annotated[str, typer.Argument(metavar="NAME", help="the key's name")],
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Delete a key; a running server stops accepting it at once."""
     from vidscope.server.auth import KeyFile

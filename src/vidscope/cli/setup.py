@@ -11,20 +11,31 @@ from typing import Annotated
 import typer
 
 from vidscope.cli.console import err, fail
+from vidscope.cli.help import Command
 from vidscope.errors import VidscopeError
 
 setup_app = typer.Typer(help="Prepare optional runtimes that cannot share vidscope's environment.")
 
 
-@setup_app.command("people")
+@setup_app.command(
+    "people", cls=Command, short_help="Create the environment of faces, pose and segmentation."
+)
 def setup_people(
     python: Annotated[
-        str, typer.Option(help="interpreter the environment is based on (CPython 3.9-3.12)")
+        str,
+        typer.Option(
+            metavar="PYTHON",
+            help="interpreter the environment is based on (CPython 3.9-3.12)",
+            show_default=False,
+        ),
     ] = sys.executable,
     target: Annotated[
-        Path | None, typer.Option(help="where to create it (default: the cache directory)")
+        Path | None,
+        typer.Option(metavar="DIR", help="where to create it (default: the cache directory)"),
     ] = None,
-    force: Annotated[bool, typer.Option(help="recreate it even if it is complete")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="recreate it even if it is complete")
+    ] = False,
 ) -> None:
     """Create the isolated environment the faces, pose and segmentation analyzers run in.
 
