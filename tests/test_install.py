@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -134,3 +137,38 @@ def test_installed_cv2_is_the_headless_build_alone():
 
     gui = re.search(r"GUI:\s*(\S+)", cv2.getBuildInformation())
     assert gui and gui.group(1) == "NONE"
+
+
+HIDE_TORCH = """
+import importlib.util, sys
+real = importlib.util.find_spec
+hidden = ("torch", "transformers")
+importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] in hidden else real(name, *a)
+from vidscope.cli import main
+sys.argv = ["vidscope", *sys.argv[1:]]
+main()
+"""
+"""``vidscope`` as the default install sees it: PyTorch and transformers not found."""
+
+
+def test_analyzers_without_torch_say_how_to_get_captions_in_process(tmp_path):
+    def captions(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", HIDE_TORCH, "analyzers", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "1000"},
+            check=True,
+        )
+        return next(line for line in done.stdout.splitlines() if line.split()[:1] == ["captions"])
+
+    unconfigured = captions()
+    assert "unavailable" in unconfigured
+    assert "--vlm-endpoint URL" in unconfigured
+    assert "a model in process needs PyTorch and transformers" in unconfigured
+    assert "pip install 'vidscope[vlm]' (scripts/setup.sh all,vlm in a checkout)" in unconfigured
+    model = tmp_path / "Qwen2-VL-2B-Instruct"
+    model.mkdir()
+    in_process = captions("--set", f"vlm.model={model}")
+    assert "missing Python package(s): torch, transformers" in in_process
+    assert "pip install 'vidscope[vlm]'" in in_process

@@ -51,13 +51,16 @@ def list_analyzers(
 
         print(json.dumps(rows, indent=2))
         return
+    from rich.markup import escape
+
     table = Table(show_edge=False)
     for col in ("analyzer", "status", "tracks", "what it does / how to enable"):
         table.add_column(col)
     for r in rows:
         status = "[green]available[/]" if r["available"] else "[red]unavailable[/]"
         info = r["description"] if r["available"] else f"{r['reason']} — fix: {r['fix']}"
-        table.add_row(r["name"], status, ", ".join(r["tracks"]), info)
+        # Plain text, not markup: fixes such as pip install 'vidscope[vlm]' carry brackets.
+        table.add_row(r["name"], status, ", ".join(r["tracks"]), escape(info))
     out.print(table)
 
 

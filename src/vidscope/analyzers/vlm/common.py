@@ -72,6 +72,13 @@ class VlmParams(BackendParams, Params):
 
 VP = TypeVar("VP", bound=VlmParams)
 
+IN_PROCESS_PACKAGES = ("torch", "transformers")
+IN_PROCESS = (
+    "a model in process needs PyTorch and transformers (about 1 GB, not in the default "
+    "install): pip install 'vidscope[vlm]' (scripts/setup.sh all,vlm in a checkout)"
+)
+HTTP = "pip install 'vidscope[vlm-http]' (part of vidscope[all])"
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -103,14 +110,18 @@ class VlmAnalyzer(Analyzer[VP]):
     def configured(self) -> Availability:
         config = self.backend_config
         if config.kind is None:
-            return Availability(False, NOT_CONFIGURED, HOW_TO_CONFIGURE)
-        needed = ("httpx",) if config.kind == "openai" else ("torch", "transformers")
+            fix = HOW_TO_CONFIGURE
+            # The default install has no PyTorch: say so before a model folder is tried.
+            if any(importlib.util.find_spec(m) is None for m in IN_PROCESS_PACKAGES):
+                fix += f"; {IN_PROCESS}"
+            return Availability(False, NOT_CONFIGURED, fix)
+        needed = ("httpx",) if config.kind == "openai" else IN_PROCESS_PACKAGES
         missing = [m for m in needed if importlib.util.find_spec(m) is None]
         if missing:
             return Availability(
                 False,
                 f"missing Python package(s): {', '.join(missing)}",
-                "pip install 'vidscope[vlm]'",
+                HTTP if config.kind == "openai" else IN_PROCESS,
             )
         try:
             if config.kind == "transformers":
