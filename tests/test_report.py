@@ -94,7 +94,8 @@ ATTRIBUTES = ("suspense", "darkness", "ambiguity", "emotional_tension", "intensi
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
     """30 s, no media file: 3 shots, 30 captions, 5 overlapping on-screen texts, a
-    transcript in two languages, faces at 5 fps, shot captions and a summary."""
+    transcript in two languages, faces at 5 fps, shot captions (six equal attributes), a
+    summary, and an objects track without a record."""
     root = tmp_path_factory.mktemp("synthetic")
     words = [{"word": f" w{k}", "start": 13 + k * 0.5, "end": 13.4 + k * 0.5} for k in range(10)]
     tracks = {
@@ -127,6 +128,7 @@ def synthetic(tmp_path_factory) -> Path:
             {**s, "caption": f"shot {s['index']}", "fused": dict.fromkeys(ATTRIBUTES, 0.5)}
             for s in SHOTS
         ],
+        "objects": [],
         "summary": [
             {
                 "start": 0.0,
@@ -232,6 +234,31 @@ def test_real_clip_keyframes_lanes_seek_and_search(megamind, open_report, tmp_pa
     assert "4" in page.locator("#facts li", has_text="shots").inner_text()
     assert page.locator("#stages tr").count() == len(megamind.run_report["stages"]) + 1
 
+    # At fit zoom the words would be cut to a letter or two: the lane shows segment text.
+    transcript = page.locator('[data-lane="transcript"] .body')
+    segments = [r["text"].strip() for r in megamind.track("transcript")]
+    assert "segs" in transcript.get_attribute("class")
+    assert page.locator('[data-lane="transcript"] .seg').all_inner_texts() == segments
+    assert page.locator('[data-lane="transcript"] .it').first.is_hidden()
+    assert page.locator('[data-lane="transcript"] .seg').first.is_visible()
+    page.evaluate("__vidscope.zoom(16)")
+    assert "segs" not in transcript.get_attribute("class")
+    assert page.locator('[data-lane="transcript"] .it').first.is_visible()
+    page.evaluate("__vidscope.zoom(1)")
+    # Keyframes keep their own size and shape, in the player and on the shots lane.
+    still = page.locator(".still img").evaluate(
+        "i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]"
+    )
+    assert still[:2] == still[2:] and still[0] > 0
+    fitted = page.locator('[data-lane="shots"] .it').evaluate_all(
+        "els => els.map(e => getComputedStyle(e)).map(c => [c.backgroundSize, c.backgroundRepeat])"
+    )
+    assert fitted == [["contain", "no-repeat"]] * 4
+    undrawn = page.locator(".lane:not(.ruler):not(.empty)").evaluate_all(
+        "els => els.filter(e => !e.querySelector('.it, path')).map(e => e.dataset.lane)"
+    )
+    assert undrawn == []  # no lane without a record is drawn
+
     first = page.locator(".still img").get_attribute("src")
     page.locator('[data-lane="shots"] .it[data-i="2"]').click()
     fps = megamind.media["video"]["fps"]
@@ -279,6 +306,8 @@ def test_playable_video_seeks_to_the_shot(testvideo, open_report, tmp_path):
         assert video.evaluate("v => v.currentTime") == pytest.approx(shots[i]["start"], abs=1 / fps)
     page.fill("#q", "bcastell")
     assert _visible(page, "ocr") == sum("bcastell" in r["text"] for r in ocr) > 0
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACT.with_name("report-testvideo.png"), full_page=True)
 
 
 def test_no_video_flag_embeds_keyframes(testvideo, tmp_path):
@@ -311,6 +340,15 @@ def test_synthetic_bundle_counts_rows_search_and_escaping(synthetic, open_report
     tops = page.locator('[data-lane="ocr"] .it').evaluate_all("els => els.map(e => e.style.top)")
     assert len(set(tops)) == 3
     assert page.locator('[data-lane="shot_attributes"] path').count() == len(ATTRIBUTES)
+    # Six equal attributes: six lines, each drawn apart from the others and in its own dashes.
+    drawn = page.locator('[data-lane="shot_attributes"] path').evaluate_all(
+        "ps => ps.map(p => [p.getBoundingClientRect().top, getComputedStyle(p).strokeDasharray])"
+    )
+    assert len({round(top) for top, _ in drawn}) == len({dash for _, dash in drawn}) == 6
+    # A track without a record gets no lane of its own, only its name on one shared line.
+    assert page.locator('[data-lane="objects"]').count() == 0
+    assert page.locator('[data-lane="empty"] .body').inner_text() == "objects"
+    assert page.locator('[data-lane="empty"] .lab small').inner_text() == "1 lane"
     facts = page.locator("#facts").inner_text()
     assert "en 33%" in facts and "fr 67%" in facts and "speech 30.0 s" in facts
 

@@ -141,7 +141,11 @@
     const still = el("div", "still");
     const img = el("img");
     img.alt = "keyframe";
-    img.onload = () => still.style.setProperty("--ar", img.naturalWidth / img.naturalHeight);
+    // A keyframe is shown at its own size and shape: scaled up it would only blur.
+    img.onload = () => {
+      still.style.setProperty("--ar", img.naturalWidth / img.naturalHeight);
+      still.style.maxWidth = img.naturalWidth + "px";
+    };
     still.append(img);
     if (!D.frames.length) still.append(el("span", "", "no picture"));
     const ctl = el("div", "ctl");
@@ -231,13 +235,25 @@
       els[i] = d;
       frag.append(d);
     });
+    const entry = { L, els, body, on: [], ...indexed(L.items) };
+    if (L.segments) {
+      // Segment text stands in for the words where they would not fit (see fitWords).
+      entry.segments = indexed(L.segments);
+      entry.segEls = L.segments.map(([s, e, text], k) => {
+        const d = el("div", "seg", text);
+        d.style.left = pct(s);
+        d.style.width = ((e - s) / DUR) * 100 + "%";
+        d.dataset.s = k;
+        frag.append(d);
+        return d;
+      });
+      entry.segOn = [];
+    }
     body.append(frag);
-    const entry = { L, els, on: [], ...indexed(L.items) };
     if (L.search) {
       entry.keys = L.items.map((it) => norm(it[2]));
       entry.off = new Uint8Array(n);
     }
-    if (L.segments) entry.segments = indexed(L.segments);
     lanes.push(entry);
     laneOf.set(body, entry);
   }
@@ -250,6 +266,7 @@
     svg.setAttribute("viewBox", `0 0 ${DUR} 1`);
     svg.setAttribute("preserveAspectRatio", "none");
     const y = (v) => (1 - Math.min(1, Math.max(0, (v - L.lo) / (L.hi - L.lo || 1)))).toFixed(4);
+    const drawn = new Map();
     L.series.forEach((s, k) => {
       // Steps: each value holds over its bucket or span; a gap lifts the pen.
       let d = "";
@@ -266,15 +283,49 @@
       const path = document.createElementNS(SVG, "path");
       path.setAttribute("class", "s" + (k % 6));
       path.setAttribute("d", d);
-      svg.append(path);
+      // A series equal to an earlier one would hide under it: it is drawn a little lower, in
+      // its own svg (a shift inside the stretched viewBox would not be in pixels).
+      const same = drawn.get(d) || 0;
+      drawn.set(d, same + 1);
+      if (same) {
+        const own = svg.cloneNode(false);
+        own.style.top = 3 + 3 * same + "px";
+        own.append(path);
+        body.append(own);
+      } else svg.append(path);
     });
-    body.append(svg);
+    body.prepend(svg);
   }
+  const drawsSomething = (s) => (s.spans ? s.spans.length : s.values.some((v) => v != null));
+  const isEmpty = (L) => (L.kind === "spans" ? !L.items.length : !L.series.some(drawsSomething));
   function buildLanes() {
     rulerBody = lane("ruler", "ruler", "time")[1];
+    const empty = [];
     for (const L of D.lanes) {
+      if (isEmpty(L)) {
+        empty.push(L.label);
+        continue;
+      }
       const [lab, body] = lane(L.id, `${L.kind} ${L.id}`, L.label);
       (L.kind === "spans" ? spansLane : linesLane)(L, lab, body);
+    }
+    // Tracks without a record take one line together, not a blank lane each.
+    if (empty.length) {
+      const [lab, body] = lane("empty", "empty", "no records");
+      lab.append(el("small", "", empty.length + (empty.length === 1 ? " lane" : " lanes")));
+      body.textContent = empty.join(", ");
+    }
+  }
+  // Words where each has room for its text, else the text of their segments.
+  const CHAR_PX = 6.5;
+  function fitWords() {
+    const perSecond = (span() * zoom) / DUR;
+    for (const entry of lanes) {
+      if (!entry.segments) continue;
+      const cramped = entry.items.filter(
+        ([s, e, text]) => (e - s) * perSecond < text.length * CHAR_PX + 6,
+      );
+      entry.body.classList.toggle("segs", cramped.length > entry.items.length / 4);
     }
   }
 
@@ -292,6 +343,7 @@
     inner.style.width = LAB + span() * zoom + "px";
     tl.scrollLeft = LAB + ((t - T0) / DUR) * span() * zoom - x;
     ruler();
+    fitWords();
   }
   function zoomAround(factor) {
     const x = xOf(player.now());
@@ -328,6 +380,12 @@
         for (const i of on) entry.els[i].classList.add("on");
         entry.on = on;
       }
+      if (entry.segments) {
+        const segOn = active(entry.segments, t);
+        for (const k of entry.segOn) entry.segEls[k].classList.remove("on");
+        for (const k of segOn) entry.segEls[k].classList.add("on");
+        entry.segOn = segOn;
+      }
       const texts = entry.segments
         ? active(entry.segments, t).map((i) => entry.segments.items[i][2])
         : entry.keys ? on.map((i) => entry.items[i][2]) : [];
@@ -358,6 +416,11 @@
         }
         if (q && !off) hits.push([entry.items[i][0], entry, i]);
       });
+      if (entry.segEls) {
+        const seen = new Uint8Array(entry.segEls.length);
+        entry.off.forEach((off, i) => off || (seen[entry.L.segment[i]] = 1));
+        entry.segEls.forEach((d, k) => d.classList.toggle("off", !seen[k]));
+      }
     }
     hits.sort((a, b) => a[0] - b[0]);
     $("count").textContent = q ? `${hits.length} match${hits.length === 1 ? "" : "es"}` : "";
@@ -381,6 +444,8 @@
   inner.addEventListener("click", (e) => {
     const it = e.target.closest(".it");
     if (it) return seek(laneOf.get(it.parentNode).items[+it.dataset.i][0]);
+    const seg = e.target.closest(".seg");
+    if (seg) return seek(laneOf.get(seg.parentNode).segments.items[+seg.dataset.s][0]);
     const body = e.target.closest(".body");
     if (body) {
       const r = body.getBoundingClientRect();
@@ -388,9 +453,12 @@
     }
   });
   inner.addEventListener("mouseover", (e) => {
-    const it = e.target.closest(".it");
+    const it = e.target.closest(".it, .seg");
     if (it && !it.title) {
-      const [s, end, text] = laneOf.get(it.parentNode).items[+it.dataset.i];
+      const entry = laneOf.get(it.parentNode);
+      const [s, end, text] = it.dataset.s
+        ? entry.segments.items[+it.dataset.s]
+        : entry.items[+it.dataset.i];
       it.title = `${fmt(s, 2)}–${fmt(end, 2)}  ${text}`;
     }
   });
