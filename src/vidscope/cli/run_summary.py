@@ -87,7 +87,8 @@ def print_outcome(console: Any, result: Result, where: str) -> None:
 
 def print_next(console: Any, bundle: Path, tracks: list[str]) -> None:
     """The commands that show or export ``bundle`` (the first input's, for a run of many)."""
-    target = f"{bundle.name}.srt" if "transcript" in tracks else f"{bundle.name}.csv"
+    name = bundle.resolve().name or "bundle"
+    target = f"{name}.srt" if "transcript" in tracks else f"{name}.csv"
     console.print(
         f"next: vidscope report {bundle}    (an HTML page with player and timeline)\n"
         f"      vidscope export {bundle} -o {target}\n"

@@ -100,7 +100,6 @@ class RichSink:
             # The last input's bars stay on the screen above, as they ended.
             for task in self.tasks.values():
                 self.progress.remove_task(task)
-            self.progress.start()
             unit, length = data.get("unit", "s"), data["duration"] or 1.0
             self.tasks = {
                 name: self.progress.add_task(
@@ -108,12 +107,17 @@ class RichSink:
                 )
                 for name in data["analyzers"]
             }
+            # Started once the bars exist, so its first drawing already shows them.
+            self.progress.start()
         elif event == "analyzer_state" and data["analyzer"] in self.tasks:
             task = self.tasks[data["analyzer"]]
             if data["state"] == "finishing":
                 # All of the media has gone in; what is left (a last transcript window,
                 # clustering) has no known length, so the bar pulses instead of sitting at 100 %.
-                self._task(task).total = None  # update() reads None as "unchanged"
+                # update() reads None as "unchanged"; the task is not finished either, though
+                # its progress has reached the media's end.
+                bar = self._task(task)
+                bar.total, bar.finished_time = None, None
                 self.progress.update(task, status="finishing…")
             else:
                 self.progress.update(task, status="")
