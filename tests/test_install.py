@@ -109,6 +109,8 @@ def test_no_deps_packages_bring_their_requirements_through_the_extra(script, pac
 
 def test_objects_names_the_trackers_pin_setup_installs():
     assert f'--no-deps "{objects.TRACKERS}"' in (ROOT / "scripts" / "setup.sh").read_text()
+    # The GPU deployment's image installs it by hand too.
+    assert f"--no-deps {objects.TRACKERS}" in (ROOT / "docs" / "scaling.md").read_text()
 
 
 def test_objects_without_trackers_says_how_to_install_it(monkeypatch):
