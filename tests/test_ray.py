@@ -294,3 +294,23 @@ def test_an_unreachable_cluster_is_one_clear_line(media):
     assert done.stderr.strip().splitlines() == [
         "error: cannot reach the Ray cluster at 127.0.0.1:1: [Errno 111] Connection refused"
     ]
+
+
+@pytest.mark.parametrize(
+    ("declared", "cpus", "videos"),
+    [
+        # The pooled analyzers of the default pipeline: shots, speech, ocr and objects declare
+        # one CPU, transcript two; one video task on a two-CPU machine leaves one to share.
+        ({"shots": 1.0, "speech": 1.0, "ocr": 1.0, "objects": 1.0, "transcript": 2.0}, 2, 1),
+        ({f"a{k}": 1.0 for k in range(7)}, 4, 3),
+        ({"ocr": 3.0, "captions": 1.0}, 16, 4),
+    ],
+)
+def test_actor_shares_leave_every_video_task_its_cpu(declared, cpus, videos):
+    from vidscope.engine.ray.pools import cpu_shares
+
+    counts = dict.fromkeys(declared, 1)
+    shares = cpu_shares(declared, counts, {"CPU": float(cpus)}, videos)
+    assert shares.keys() == declared.keys()
+    assert all(s > 0 for s in shares.values())
+    assert sum(shares.values()) <= cpus - videos

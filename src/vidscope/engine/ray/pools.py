@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 from typing import Any
 
@@ -84,12 +85,9 @@ def acquire_pools(
     ``max_videos`` video tasks; appends the key of each pool it takes to ``keys`` (for
     :func:`release_pools`), also when it fails part way."""
     counts = {n: max(1, settings.ray.actors.get(n, 1)) for n in pooled}
-    # Ray's CPU counts are logical: the video tasks get one each, and the actors share what is
-    # left in proportion to what they declare, so every actor can be placed even on a two-core
-    # machine (they then time-share the cores, as local threads would).
-    demand = sum(a.resources.cpus * counts[n] for n, a in pooled.items()) or 1.0
-    budget = max(float(resources.get("CPU", 0.0)) - max_videos, 0.0)
-    scale = min(1.0, budget / demand)
+    cpus = cpu_shares(
+        {n: a.resources.cpus for n, a in pooled.items()}, counts, resources, max_videos
+    )
     cuda = settings.device.startswith("cuda")
     gpus_free = float(resources.get("GPU", 0.0))
     pools: dict[str, list[Any]] = {}
@@ -105,7 +103,7 @@ def acquire_pools(
         share = settings.ray.batch_across_videos
         concurrent = analyzer.concurrent_inputs and (cuda if share is None else share)
         options = {
-            "num_cpus": max(0.01, round(analyzer.resources.cpus * scale, 2)),
+            "num_cpus": cpus[name],
             "num_gpus": gpu,
             "max_restarts": -1,
             "max_task_retries": 0,
@@ -118,6 +116,24 @@ def acquire_pools(
         pools[name] = _pools.acquire(key, analyzer, device, concurrent, counts[name], options)
         keys.append(key)
     return pools
+
+
+def cpu_shares(
+    declared: dict[str, float],
+    counts: dict[str, int],
+    resources: dict[str, float],
+    max_videos: int,
+) -> dict[str, float]:
+    """Each pooled analyzer's CPU share per actor.  Ray's CPU counts are logical: the video
+    tasks get one each, and the actors share what is left in proportion to what they declare,
+    so every actor can be placed even on a two-core machine (they then time-share the cores,
+    as local threads would)."""
+    demand = sum(cpus * counts[n] for n, cpus in declared.items()) or 1.0
+    budget = max(float(resources.get("CPU", 0.0)) - max_videos, 0.0)
+    scale = min(1.0, budget / demand)
+    # Rounded down: shares rounded to nearest can sum past the budget (four actors of 1/6 and
+    # one of 1/3 of one CPU: 4 x 0.17 + 0.33 = 1.01), and the video tasks then never start.
+    return {n: max(0.01, math.floor(cpus * scale * 100) / 100) for n, cpus in declared.items()}
 
 
 def release_pools(keys: list[str]) -> None:
