@@ -20,6 +20,8 @@ local cache, not of a first download.  ``core`` stands for no extras (``setup.sh
     python3 bench/bench_install.py all                    # the default install
     python3 bench/bench_install.py all --rev HEAD~5       # an earlier revision's
     python3 bench/bench_install.py core shots speech vision export server url ray vlm people
+    python3 bench/bench_install.py all --work /tmp/new --keep   # then, with an earlier one kept:
+    python3 bench/bench_install.py --startup /tmp/old/all /tmp/new/all --repeat 20
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "cv2", "onnxruntime", "scipy")
 MB = 1e6
+STARTUP = ("import_s", "analyzers_s")
 
 
 def tree_size(path: Path) -> int:
@@ -78,17 +81,35 @@ def copy_tree(rev: str | None, dest: Path) -> None:
             shutil.copy2(source, target)
 
 
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - t0
+
+
 def median_wall(cmd: list[str], repeat: int, env: dict[str, str]) -> float:
     """Median wall time of ``repeat`` runs (after one untimed run that warms the file cache)."""
-    times = []
+    return statistics.median([wall(cmd, env) for i in range(repeat + 1)][1:])
+
+
+def startup(works: list[Path], repeat: int) -> None:
+    """Start-up of installs kept by ``--keep`` (their work folders), interleaved run by run so
+    that a busy machine slows them alike."""
+    commands: dict[tuple[Path, str], list[str]] = {}
+    for work in works:
+        venv = work / "src" / ".venv"
+        commands[work, "import_s"] = [str(venv / "bin" / "python"), "-c", "import vidscope"]
+        commands[work, "analyzers_s"] = [str(venv / "bin" / "vidscope"), "analyzers"]
+    times: dict[tuple[Path, str], list[float]] = {key: [] for key in commands}
     for i in range(repeat + 1):
-        t0 = time.perf_counter()
-        subprocess.run(
-            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-        )
-        if i:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for (work, what), cmd in commands.items():
+            env = {**os.environ, "VIDSCOPE_CACHE_DIR": str(work / "cache"), "COLUMNS": "200"}
+            took = wall(cmd, env)
+            if i:
+                times[work, what].append(took)
+    for work in works:
+        medians = {what: round(statistics.median(times[work, what]), 3) for what in STARTUP}
+        print(json.dumps({"work": str(work), "repeat": repeat, **medians}), flush=True)
 
 
 def importtime(cmd: list[str], env: dict[str, str]) -> tuple[float | None, list[str]]:
@@ -201,7 +222,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where the copies go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep each copy and its .venv")
     parser.add_argument("--json", type=Path, help="also append each result to this file")
+    parser.add_argument(
+        "--startup",
+        action="store_true",
+        help="only time the start-up of installs kept by --keep: the arguments are their folders",
+    )
     args = parser.parse_args()
+    if args.startup:
+        startup([Path(a) for a in args.extras], args.repeat)
+        return
     base = args.work or Path(tempfile.mkdtemp(prefix="vidscope-install-"))
     for extras in args.extras:
         work = base / (extras.replace(",", "+") or "core")
