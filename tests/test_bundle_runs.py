@@ -27,7 +27,24 @@ pytestmark = pytest.mark.slow
 # OCR reads each sampled frame for a fifth of a second or more, so an OCR run of a 24 s clip
 # is still busy while a second command starts.  A queue deep enough for the whole clip lets
 # the decoder (and with it the shots) finish first, so OCR is left with nearly all its work.
-OCR = ("-a", "ocr", "--set", "queue_size=32")
+# OCR reads two frames a second and every one of them (no reuse of a still frame's lines, no
+# extra frames around text edges, which would fill its queue) so that it keeps working long
+# after the decoder ends; gradual transitions are off, as
+# TransNetV2's windows over testvideo's dissolve would keep the shots busy as long as OCR.
+OCR = (
+    "-a",
+    "ocr",
+    "--set",
+    "queue_size=64",
+    "--set",
+    "analyzer.ocr.fps=2",
+    "--set",
+    "analyzer.ocr.still_level=0",
+    "--set",
+    "analyzer.ocr.edge_fps=0",
+    "--set",
+    "analyzer.shots.transitions=off",
+)
 
 
 class Run:
