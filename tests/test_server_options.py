@@ -271,9 +271,12 @@ def test_client_settable_parameters_apply_over_the_operators_settings(
     assert plain["min_width"] == OPERATOR_MIN_WIDTH and plain["threshold"] == 27.0
     assert several > 1
 
-    # No change of content scores above 255: the client's threshold leaves one shot.
-    chosen, single = shots({"analyzer": {"shots": {"threshold": 255, "detect_fades": False}}})
+    # No change of content scores above 255: the client's threshold (with the learned
+    # transitions and fades off) leaves one shot.
+    off = {"threshold": 255, "detect_fades": False, "transitions": "off"}
+    chosen, single = shots({"analyzer": {"shots": off}})
     assert chosen["threshold"] == 255 and chosen["detect_fades"] is False
+    assert chosen["transitions"] == "off"
     assert chosen["min_width"] == OPERATOR_MIN_WIDTH  # the operator's --set still applies
     assert single == 1
 
