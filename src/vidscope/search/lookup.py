@@ -52,8 +52,10 @@ class Hit:
         """This hit with its snippet: made only for the hits shown (a tenth of a
         millisecond each, which a thousand rows of an ``AND`` clause would add up)."""
         if self.parts:
-            return replace(self, snippet=" + ".join(p.marked().snippet for p in self.parts))
-        return replace(self, snippet=highlight(self.text, self.terms))
+            snippet = " + ".join(p.marked().snippet for p in self.parts)
+        else:
+            snippet = highlight(self.text, self.terms)
+        return replace(self, score=round(self.score, 4), snippet=snippet)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -181,21 +183,22 @@ def _lookup(
         rows = db.execute(sql, (*args, limit, offset)).fetchall()
     except sqlite3.OperationalError as exc:
         raise UsageError(f"cannot search for that ({exc})") from None
-    return [_hit(row, clause) for row in rows]
-
-
-def _hit(row: sqlite3.Row, clause: Clause) -> Hit:
     terms = tuple((t.words, t.prefix) for t in clause.terms)
+    return [_hit(row, terms) for row in rows]
+
+
+def _hit(row: sqlite3.Row, terms: tuple[tuple[tuple[str, ...], bool], ...]) -> Hit:
+    # Times are the records' own (microseconds); only a score is rounded, when shown.
     start, end = row["start"], row["end"]
     if row["words"] and terms:
         start, end = _narrow(orjson.loads(row["words"]), terms, start, end)
     return Hit(
         bundle=row["key"],
-        start=round(start, 6),
-        end=round(end, 6),
+        start=start,
+        end=end,
         track=row["track"],
         text=row["text"],
-        score=round(-row["rank"], 4) if row["rank"] else 1.0,
+        score=-row["rank"] if row["rank"] else 1.0,
         shot=row["shot"],
         bid=row["bid"],
         terms=terms,
@@ -211,12 +214,8 @@ def _narrow(
     """The span of the words of a segment that match ``terms`` (the segment's own span when
     none does: its words may be tokenized differently from its text).  ``words`` are stored
     folded (see :func:`vidscope.search.index._words`)."""
-    stream: list[str] = []
-    owner_of: list[int] = []
-    for k, (word, _, _) in enumerate(words):
-        for token in word.split():
-            stream.append(token)
-            owner_of.append(k)
+    owner_of = [k for k, (word, _, _) in enumerate(words) for _ in word.split()]
+    stream = " ".join(w[0] for w in words).split()
     hit: set[int] = set()
     for phrase, prefix in terms:
         for i, j in find_phrase(stream, phrase, prefix):
@@ -258,8 +257,17 @@ def _shots(db: sqlite3.Connection, bids: list[int]) -> dict[int, list[tuple[int,
     return out
 
 
-def _overlapped(hit: Hit, shots: list[tuple[int, float, float]], starts: list[float]) -> set[int]:
+def _overlapped(
+    hit: Hit,
+    shots: list[tuple[int, float, float]],
+    starts: list[float],
+    spans: dict[int, tuple[float, float]],
+) -> set[int]:
     """The shots ``hit`` overlaps (an instant: the one it falls in)."""
+    if hit.shot is not None and hit.shot in spans:
+        lo, hi = spans[hit.shot]
+        if lo <= hit.start and hit.end <= hi:
+            return {hit.shot}
     first = max(0, bisect.bisect_right(starts, hit.start) - 1)
     out = set()
     for shot, lo, hi in shots[first:]:
@@ -283,7 +291,7 @@ def _same_shot(groups: list[list[Hit]], shots: list[tuple[int, float, float]]) -
     for hits in groups:
         per_shot: dict[int, Hit] = {}
         for h in hits:
-            for shot in _overlapped(h, shots, starts):
+            for shot in _overlapped(h, shots, starts, spans):
                 if shot not in per_shot or h.score > per_shot[shot].score:
                     per_shot[shot] = h
         best.append(per_shot)
@@ -315,11 +323,11 @@ def _near(groups: list[list[Hit]], within: float) -> list[Hit]:
 def _combined(parts: list[Hit], start: float, end: float, shot: int | None) -> Hit:
     return replace(
         parts[0],
-        start=round(start, 6),
-        end=round(end, 6),
+        start=start,
+        end=end,
         track="+".join(dict.fromkeys(p.track for p in parts)),
         text=" + ".join(p.text for p in parts),
-        score=round(sum(p.score for p in parts), 4),
+        score=sum(p.score for p in parts),
         shot=shot,
         parts=tuple(parts),
     )

@@ -27,6 +27,8 @@ log = logging.getLogger("vidscope.server")
 MAX_OFFSET = 10_000
 PREFIX = "job:"
 _syncing = threading.Lock()
+SOURCE_TRACKS = {"people": "pose", "chapters": "summary"}
+"""The bundle track a search track is read from, where their names differ."""
 
 
 class SearchHit(BaseModel):
@@ -67,7 +69,9 @@ def _sync(ix: SearchIndex, services: Services, owner: str) -> None:
 
 def _hit(hit: Hit) -> SearchHit:
     job = hit.bundle[len(PREFIX) :]
-    records = f"/v1/jobs/{job}/tracks/{hit.track.split('+')[0]}?start={hit.start}&end={hit.end}"
+    track = hit.track.split("+")[0]
+    track = SOURCE_TRACKS.get(track, track)
+    records = f"/v1/jobs/{job}/tracks/{track}?start={hit.start}&end={hit.end}"
     return SearchHit(
         job=job, records=records, **{k: v for k, v in hit.as_dict().items() if k != "bundle"}
     )
