@@ -1,0 +1,142 @@
+"""Short spoken commands with known text, synthesised with espeak-ng, and word error rate.
+
+Shared by ``tests/test_short_utterances.py`` and ``bench/bench_short_utterances.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+RATE = 16000
+
+COMMANDS = (
+    "turn left now",
+    "stop",
+    "open the door",
+    "go back",
+    "turn right",
+    "close the window",
+    "yes",
+    "play music",
+    "next page please",
+    "call mom",
+    "lights off",
+    "start recording",
+    "no",
+    "pause",
+    "volume up",
+    "take a picture",
+    "help",
+    "cancel that",
+)
+VOICES = (
+    "en-us",
+    "en-gb",
+    "en-us+f3",
+    "en-gb-scotland",
+    "en-us+m3",
+    "en-029",
+    "en-gb-x-rp",
+    "en-us+f4",
+    "en-gb+croak",
+)
+SPEEDS = (130, 160, 190, 220)
+"""espeak-ng words per minute: from deliberate to hurried."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    start: float
+    end: float
+    text: str
+
+
+def available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words without punctuation ("Mom." and "mom" are the same word)."""
+    return re.sub(r"[^\w\s']", " ", text.lower()).split()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: substitutions, insertions and deletions over the reference's words."""
+    ref, hyp = words(reference), words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
+def say(text: str, voice: str, speed: int) -> np.ndarray:
+    """``text`` spoken by espeak-ng at 16 kHz, leading and trailing silence removed."""
+    raw = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with wave.open(io.BytesIO(raw)) as w:
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    n = round(len(pcm) * RATE / rate)
+    audio = np.interp(np.arange(n) * rate / RATE, np.arange(len(pcm)), pcm).astype(np.float32)
+    voiced = np.flatnonzero(np.abs(audio) > 1e-3)
+    return audio[voiced[0] : voiced[-1] + 1]
+
+
+def commands(
+    count: int, seed: int, *, gain: float = 0.5, noise: float = 0.002
+) -> tuple[np.ndarray, list[Utterance]]:
+    """``count`` commands in a random order, voice and speed, 1-3 s of silence between them
+    (0.5 s before the first and after the last), under white noise of RMS ``noise``."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(COMMANDS))[:count]
+    parts = [np.zeros(RATE // 2, np.float32)]
+    spoken: list[Utterance] = []
+    t = 0.5
+    for i, k in enumerate(order.tolist()):
+        voice = VOICES[int(rng.integers(len(VOICES)))]
+        speech = gain * say(COMMANDS[k], voice, SPEEDS[int(rng.integers(len(SPEEDS)))])
+        spoken.append(Utterance(t, t + len(speech) / RATE, COMMANDS[k]))
+        gap = round(float(rng.uniform(1.0, 3.0)) * RATE) if i < count - 1 else RATE // 2
+        parts += [speech, np.zeros(gap, np.float32)]
+        t += (len(speech) + gap) / RATE
+    audio = np.concatenate(parts)
+    audio += noise * rng.standard_normal(len(audio)).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0), spoken
+
+
+def filtered(asr: Any, audio: np.ndarray) -> list[dict[str, Any]]:
+    """The records the ``transcript`` analyzer ``asr`` (set up) writes for ``audio``, fed in
+    the engine's 1-second chunks: Whisper behind vidscope's voice-activity filtering."""
+    from vidscope.analyzers.base import AudioChunk
+
+    state = asr.start(None, frozenset())
+    records = []
+    for t in range(0, len(audio), RATE):
+        records += asr.process_batch(state, [AudioChunk(t / RATE, audio[t : t + RATE])])
+    return records + list(asr.finish(state))
+
+
+def unfiltered(asr: Any, audio: np.ndarray) -> str:
+    """What the same Whisper model writes for ``audio`` with no voice-activity filtering (one
+    faster-whisper call, the analyzer's other decoding options)."""
+    segments, _ = asr._model.transcribe(
+        audio,
+        beam_size=asr.params.beam_size,
+        vad_filter=False,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+    )
+    return " ".join(s.text.strip() for s in segments)
