@@ -16,11 +16,10 @@ wide and bounded to ``448 * 448`` pixels (``vlm.max_pixels``); each family's pro
 sizes them as its checkpoint does.  The near-duplicate check is off so every second is
 captioned.  The clip is synthesised (moving shapes, a new picture each second).  Model
 loading is excluded (a warm-up run on the clip's first seconds, as many as the largest batch,
-comes first); decoding is included.  Reported per family and
-batch size: wall time (best of ``--runs``), frames per second, real-time factor (wall / clip
-length), GPU busy share (NVML's utilization.gpu, the share of time a kernel ran, sampled by
-``nvidia-smi`` every 100 ms over the timed runs) and peak GPU memory allocated (weights
-included).
+comes first); decoding is included.  Reported per family and batch size: wall time (best of
+``--runs``), frames per second, real-time factor (wall / clip length), GPU busy share (NVML's
+utilization.gpu, the share of time a kernel ran, sampled by ``nvidia-smi`` every 100 ms over
+the timed runs) and peak GPU memory allocated (weights included).
 
 On a GPU (not yet timed there: each family builds and saves its model, up to 16 GB for the
 7B ones, then loads it once per batch size; where one command's time is limited, give one
