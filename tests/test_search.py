@@ -219,6 +219,170 @@ def test_every_text_track_speakers_and_record_shapes(tmp_path):
         assert len(hits(ix, "speaker:S1 AND audio:dog", within=8)) == 1
 
 
+def shot(index: int, start: float, end: float, way_in: object, way_out: object = None) -> dict:
+    record = {"start": start, "end": end, "index": index, "transition_in": way_in}
+    return record if way_out is None else {**record, "transition_out": way_out}
+
+
+def transition(kind: str, start: float, end: float | None = None) -> dict:
+    return {"type": kind, "start": start, "end": start if end is None else end}
+
+
+def test_shots_are_found_by_how_they_begin_and_end(tmp_path):
+    """Transitions as the shots analyzer writes them (objects with a type and a span), and as
+    bundles of its first version did (strings)."""
+    cut, dissolve = transition("cut", 10.0), transition("dissolve", 19.5, 20.5)
+    now = write_bundle(
+        tmp_path / "now",
+        {
+            "shots": [
+                shot(0, 0.0, 10.0, transition("start", 0.0), cut),
+                shot(1, 10.0, 20.0, cut, dissolve),
+                shot(2, 20.0, 30.0, dissolve, transition("end", 30.0)),
+            ],
+            "captions": [{"start": 21.0, "end": 22.0, "text": "a dog on a sofa"}],
+        },
+    )
+    before = write_bundle(
+        tmp_path / "before",
+        {"shots": [shot(0, 0.0, 4.0, "fade_in", "cut"), shot(1, 4.0, 30.0, "cut")]},
+    )
+    with SearchIndex(tmp_path / "search.sqlite3") as ix:
+        ix.add(now)
+        ix.add(before)
+        shots = {str(b.resolve()): b.name for b in (now, before)}
+
+        def found(query: str) -> list[tuple[str, int | None, str]]:
+            return sorted((shots[h.bundle], h.shot, h.text) for h in hits(ix, query))
+
+        assert found("shots:dissolve") == [
+            ("now", 1, "shot 1: cut to dissolve"),
+            ("now", 2, "shot 2: dissolve to end"),
+        ]
+        assert [(b, shot) for b, shot, _ in found("shots:cut")] == [
+            ("before", 0), ("before", 1), ("now", 0), ("now", 1)
+        ]  # fmt: skip
+        assert found("shots:fade_in") == [("before", 0, "shot 0: fade_in to cut")]
+        assert found("shots:wipe") == []
+        # A shot's transition joins what is seen in it.
+        both = hits(ix, "shots:dissolve AND captions:dog")
+        assert [(h.shot, h.track) for h in both] == [(2, "shots+captions")]
+
+
+def test_each_models_own_tracks(tmp_path):
+    """A run with several vision-language models: ``captions@LABEL`` and the like are found
+    under their base name (every model's) and under their label (one model's)."""
+    bundle = write_bundle(
+        tmp_path / "models",
+        {
+            "shots": [{"start": 0.0, "end": 30.0, "index": 0}],
+            "captions@qwen2-vl": [{"start": 1.0, "end": 2.0, "text": "a dog on a sofa"}],
+            "captions@llava-v1-6": [{"start": 1.5, "end": 2.5, "text": "a brown dog"}],
+            "shot_captions@qwen2-vl": [{"start": 0.0, "end": 30.0, "caption": "a living room"}],
+            "summary@qwen2-vl": [
+                {
+                    "start": 0.0,
+                    "end": 30.0,
+                    "summary": "A dog rests.",
+                    "chapters": [{"start": 0.0, "end": 30.0, "title": "The sofa"}],
+                }
+            ],
+            "captions": [{"start": 3.0, "end": 4.0, "text": "a dog asleep"}],
+        },
+    )
+    with SearchIndex(tmp_path / "search.sqlite3") as ix:
+        ix.add(bundle)
+
+        def tracks(query: str) -> list[str]:
+            return sorted(h.track for h in hits(ix, query))
+
+        assert tracks("captions:dog") == ["captions", "captions@llava-v1-6", "captions@qwen2-vl"]
+        assert tracks("captions@qwen2-vl:dog") == ["captions@qwen2-vl"]
+        assert tracks("captions@LLaVA-v1-6:brown") == ["captions@llava-v1-6"]
+        assert tracks("captions@qwen2-vl:living") == ["shot_captions@qwen2-vl"]
+        assert tracks("shot_captions:living") == ["shot_captions@qwen2-vl"]
+        assert tracks("summary:sofa") == ["chapters@qwen2-vl"]
+        assert tracks("summary@qwen2-vl:rests") == ["summary@qwen2-vl"]
+        assert tracks("chapters:sofa") == ["chapters@qwen2-vl"]
+        assert tracks("dog") == [
+            "captions", "captions@llava-v1-6", "captions@qwen2-vl", "summary@qwen2-vl"
+        ]  # fmt: skip
+        assert tracks("captions@llava-v1-6:sofa") == []
+        with pytest.raises(UsageError, match="no track 'captions@gpt-4o'"):
+            hits(ix, "captions@gpt-4o:dog")
+        both = hits(ix, "captions@qwen2-vl:dog AND captions@llava-v1-6:dog")
+        assert [h.track for h in both] == ["captions@qwen2-vl+captions@llava-v1-6"]
+
+
+def test_within_needs_an_and(tmp_path):
+    """``within`` says how far apart the clauses of ``A AND B`` may be: on one clause it
+    would be ignored, so it is refused, from Python, the command line and HTTP."""
+    from fastapi.testclient import TestClient
+
+    from vidscope.server.app import create_app
+    from vidscope.server.auth import KeyFile
+    from vidscope.server.config import ServerConfig
+
+    bundle = write_bundle(
+        tmp_path / "within", {"captions": [{"start": 1.0, "end": 2.0, "text": "a dog"}]}
+    )
+    path = tmp_path / "search.sqlite3"
+    with SearchIndex(path) as ix:
+        ix.add(bundle)
+        with pytest.raises(UsageError, match="within applies to A AND B"):
+            hits(ix, "dog", within=5)
+        assert len(hits(ix, "dog AND captions:dog", within=5)) == 1
+    run = cli("search", "dog", "--within", "5s", "--index", str(path), check=False)
+    assert run.returncode == 2 and "within applies to A AND B" in run.stderr, run.stderr
+    config = ServerConfig(data_dir=tmp_path / "data")
+    key = KeyFile(config.keys_path).add("tester")
+    with TestClient(create_app(config)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        refused = client.get("/v1/search", params={"q": "dog", "within": 5})
+        assert refused.status_code == 422
+        assert "within applies to A AND B" in refused.json()["detail"]
+        assert client.get("/v1/search", params={"q": "dog AND cat", "within": 5}).json() == {
+            "hits": [],
+            "next_offset": None,
+        }
+
+
+def test_an_index_of_an_earlier_schema_is_rebuilt_by_indexing(tmp_path):
+    from vidscope.search.schema import SCHEMA_VERSION
+
+    path = tmp_path / "search.sqlite3"
+    bundle = write_bundle(
+        tmp_path / "b", {"captions": [{"start": 1.0, "end": 2.0, "text": "a dog"}]}
+    )
+    with SearchIndex(path) as ix:
+        ix.add(bundle)
+        ix.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    # Searching alone refuses it (its rows are of an older reading of the bundles) ...
+    with pytest.raises(UsageError, match="earlier vidscope: run vidscope index again"):
+        SearchIndex(path, create=False)
+    # ... indexing rebuilds it: the bundles indexed again, none of the old rows kept.
+    with SearchIndex(path) as ix:
+        assert ix.stats()["bundles"] == 0
+        assert ix.add(bundle) == "added"
+        assert [h.track for h in hits(ix, "captions:dog")] == ["captions"]
+        ix.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(UsageError, match="made by a later vidscope"):
+        SearchIndex(path)
+
+
+def test_http_hits_link_to_the_models_own_track():
+    from vidscope.search.lookup import Hit
+    from vidscope.server.search_api import _hit
+
+    def records(track: str) -> str:
+        hit = Hit("job:abc", 1.0, 2.0, track, "t", 1.0, None)
+        return _hit(hit).records.split("?")[0]
+
+    assert records("chapters@qwen2-vl") == "/v1/jobs/abc/tracks/summary@qwen2-vl"
+    assert records("captions@qwen2-vl+objects") == "/v1/jobs/abc/tracks/captions@qwen2-vl"
+    assert records("people") == "/v1/jobs/abc/tracks/pose"
+
+
 def copy_bundle(bundle: Path, to: Path) -> Path:
     shutil.copytree(bundle, to)
     return to

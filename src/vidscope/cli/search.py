@@ -137,7 +137,7 @@ def search(
         str | None,
         typer.Option(
             metavar="DURATION",
-            help="A AND B: within this long of each other (5s) instead of one shot",
+            help="A AND B only: within this long of each other (5s) instead of one shot",
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, metavar="N", help="most hits shown")] = 20,
@@ -150,8 +150,9 @@ def search(
     ranked best first.
 
     Words search every text track (case and accents do not matter); "a phrase" in quotes;
-    track:term one track (ocr:"exit", objects:dog, audio:music, people:2, speaker:S1);
-    A AND B moments where both hold in the same shot, or --within 5s of each other."""
+    track:term one track (ocr:"exit", objects:dog, audio:music, people:2, shots:dissolve,
+    speaker:S1), captions@LABEL:dog one model's; A AND B moments where both hold in the same
+    shot, or --within 5s of each other."""
     from vidscope.search import SearchIndex, parse_query
     from vidscope.search import search as run_search
 

@@ -132,12 +132,13 @@ class SearchIndex:
                 [(bid, *shot) for shot in dict((s[0], s) for s in shots).values()],
             )
             db.executemany(
-                "INSERT INTO moments (bid, track, kind, start, end, shot, speaker, text, body,"
-                " words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO moments (bid, track, family, kind, start, end, shot, speaker, text,"
+                " body, words) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         bid,
                         r.track,
+                        r.family,
                         r.kind,
                         r.start,
                         r.end,

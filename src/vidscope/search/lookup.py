@@ -2,9 +2,10 @@
 
 A one-clause query is one FTS5 lookup, ranked by BM25 and paged in SQL.  A query with
 ``AND`` looks each clause up (the later ones only in bundles the earlier ones found), then
-keeps the moments where every clause holds in the same shot, or, given ``within``, in spans
-at most that many seconds apart.  A transcript hit is narrowed from its segment to the words
-that matched, so that a phrase is found at the time it is said.
+keeps the moments where every clause holds in the same shot, or, given ``within``, within
+that many seconds of a hit of the clause with the fewest hits.  A transcript hit is
+narrowed from its segment to the words that matched, so that a phrase is found at the time
+it is said.
 """
 
 from __future__ import annotations
@@ -89,7 +90,13 @@ def search(
     bundles: Iterable[str] | None = None,
 ) -> Page:
     """The hits of ``query`` ranked ``offset`` to ``offset + limit``, among the bundles of
-    ``owner`` (every bundle when None) and, when given, only the bundle keys ``bundles``."""
+    ``owner`` (every bundle when None) and, when given, only the bundle keys ``bundles``;
+    ``within`` only for a query of several clauses (``A AND B``)."""
+    if within is not None and len(query.clauses) == 1:
+        raise UsageError(
+            "within applies to A AND B (moments where both hold within that many seconds "
+            "of each other); this query has no AND"
+        )
     bids = None if bundles is None else _bids(db, bundles)
     _check_tracks(db, query, owner)
     if len(query.clauses) == 1:
@@ -118,15 +125,18 @@ def _bids(db: sqlite3.Connection, keys: Iterable[str]) -> set[int]:
 
 
 def _check_tracks(db: sqlite3.Connection, query: Query, owner: str | None) -> None:
-    """A ``name:`` that is no family and no track in the index is a typo, said as such."""
-    named = {t for c in query.clauses for t in c.tracks or () if t not in FAMILIES}
-    if not named:
+    """A ``name:`` that is no family and no track in the index, or a ``name@LABEL:`` of no
+    track of that model, is a typo, said as such."""
+    named = {t for c in query.clauses if not c.label for t in c.tracks or () if t not in FAMILIES}
+    labelled = [c.labelled() for c in query.clauses if c.label]
+    if not named and not labelled:
         return
     sql = "SELECT DISTINCT m.track FROM moments m"
     if owner is not None:
         sql += " JOIN bundles b ON b.bid = m.bid WHERE b.owner = ?"
     present = {row[0] for row in db.execute(sql, () if owner is None else (owner,))}
-    unknown = sorted(named - present)
+    families = {track.partition("@")[0] for track in present}
+    unknown = sorted(named - families) + [ts[0] for ts in labelled if not present.intersection(ts)]
     if unknown:
         known = ", ".join(sorted(set(FAMILIES) | present | {"speaker"}))
         raise UsageError(f"no track {unknown[0]!r} in the index (tracks: {known})")
@@ -159,9 +169,12 @@ def _lookup(
     if clause.tracks is None:
         where.append("m.kind = ?")
         args.append(TEXT)
+    elif clause.label is None:
+        where.append("m.family IN (SELECT value FROM json_each(?))")
+        args.append(orjson.dumps(clause.tracks).decode())
     else:
         where.append("m.track IN (SELECT value FROM json_each(?))")
-        args.append(orjson.dumps(clause.tracks).decode())
+        args.append(orjson.dumps(clause.labelled()).decode())
     if clause.speaker is not None:
         where.append("m.speaker = ? COLLATE NOCASE")
         args.append(clause.speaker)
@@ -226,8 +239,9 @@ def _narrow(
 
 
 def _join(db: sqlite3.Connection, found: list[list[Hit]], within: float | None) -> list[Hit]:
-    """Moments where a hit of every clause falls in the same shot (or within ``within``
-    seconds of the first clause's hit), best first."""
+    """Moments where a hit of every clause falls in the same shot (or, given ``within``,
+    within that many seconds of a hit of the anchor clause: the one with the fewest hits,
+    see :func:`_anchor`), best first."""
     by_bundle: dict[int, list[list[Hit]]] = defaultdict(lambda: [[] for _ in found])
     for n, hits in enumerate(found):
         for h in hits:

@@ -6,6 +6,7 @@
     "a relief to hear"         a phrase: these words in this order
     judg*                      a word starting with judg
     ocr:"exit"  objects:dog    a term of one track (or of a family: audio, people, captions)
+    captions@qwen2-vl:dog      a term of one model's own track, where a run had several
     speaker:S1 relief          what speaker S1 said, containing relief
     objects:person AND relief  both, in the same shot (or within --within seconds)
 
@@ -40,11 +41,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "faces": ("faces",),
     "shots": ("shots",),
 }
-"""What ``name:`` searches; any other name is taken as a track of its own (a plugin's)."""
+"""What ``name:`` searches; any other name is taken as a track of its own (a plugin's).  Each
+name also covers the tracks of that name with a model's label (``captions@LABEL``)."""
 SPEAKER = "speaker"
 MAX_TERMS = 32
 
-_TERM = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*):)?(?:"([^"]*)("?)|(\S+))')
+_TERM = re.compile(r'(?:([A-Za-z][A-Za-z0-9_]*(?:@[A-Za-z0-9_-]+)?):)?(?:"([^"]*)("?)|(\S+))')
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,18 @@ class Term:
 @dataclass(frozen=True)
 class Clause:
     """What one moment must hold: all ``terms`` in one record of ``tracks`` (every text
-    track when None), said by ``speaker`` when given."""
+    track when None), said by ``speaker`` when given.  ``tracks`` are names without a
+    model's label, and cover every model's track of that name (``captions@LABEL``) unless
+    ``label`` narrows them to that model's."""
 
     terms: tuple[Term, ...]
     tracks: tuple[str, ...] | None = None
     speaker: str | None = None
+    label: str | None = None
+
+    def labelled(self) -> tuple[str, ...]:
+        """The tracks of ``label`` (``captions@LABEL``, ...); none without one."""
+        return tuple(f"{t}@{self.label}" for t in self.tracks or ()) if self.label else ()
 
     def match(self) -> str | None:
         """The FTS5 query of the clause; None for a speaker alone."""
@@ -120,5 +129,7 @@ def _clause(group: list[tuple[str | None, Term | str]]) -> Clause:
     terms = tuple(v for _, v in group if isinstance(v, Term))
     if speakers:
         return Clause(terms, ("transcript",), str(speakers.pop()))
-    field = fields.pop() if fields else None
-    return Clause(terms, None if field is None else FAMILIES.get(field, (field,)))
+    if not fields:
+        return Clause(terms)
+    name, _, label = fields.pop().partition("@")
+    return Clause(terms, FAMILIES.get(name, (name,)), label=label or None)

@@ -5,6 +5,10 @@ Fields are read by name and defensively (``text``, ``caption``, ``label``, ``spe
 ``lines``, ``words``): a record that lacks one, or a track whose records change shape, gives
 fewer rows instead of an error, and a track of an analyzer this module does not know still
 gives rows when its records carry a ``text``, ``caption`` or ``label``.
+
+A model's own track (``captions@LABEL``, ``summary@LABEL``: one vision-language model of
+several in a run) is read as its base track is, and its rows keep the label
+(``chapters@LABEL``), so a search finds them under the base name and under the label.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class Row:
     """One searchable moment of a bundle."""
 
     track: str
-    """The search track: a bundle track's name, or ``chapters``, ``people``."""
+    """The search track: a bundle track's name, or ``chapters``, ``people`` (with the
+    bundle track's ``@LABEL``, if it has one)."""
     kind: str
     """``text`` (said, written, captioned: plain words find it) or ``label``."""
     start: float
@@ -43,6 +48,11 @@ class Row:
     speaker: str | None = None
     words: tuple[tuple[str, float, float], ...] = ()
     """A transcript segment's words and their times."""
+
+    @property
+    def family(self) -> str:
+        """The track without a model's label: what a ``name:`` without one searches."""
+        return self.track.partition("@")[0]
 
 
 def _span(record: dict[str, Any]) -> tuple[float, float] | None:
@@ -167,15 +177,24 @@ def _generic(track: str) -> Callable[[Iterable[dict[str, Any]]], Iterator[Row]]:
     return rows
 
 
+def _transition(record: dict[str, Any], name: str) -> str | None:
+    """The type of a shot's ``transition_in`` or ``transition_out``: an object with a
+    ``type`` (a string in bundles of shots version 1)."""
+    way = record.get(name)
+    return _str(way, "type") if isinstance(way, dict) else _str(record, name)
+
+
 def _shots(records: Iterable[dict[str, Any]]) -> Iterator[Row]:
     for n, record in enumerate(records):
         span = _span(record)
         if span is None:
             continue
         index = record.get("index", n)
-        ways = [_str(record, name) for name in ("transition_in", "transition_out")]
-        body = " ".join(["shot", str(index), *(w for w in ways if w)])
-        yield Row("shots", LABEL, *span, f"shot {index}", body, _shot({"shot": index}))
+        ways = [_transition(record, name) for name in ("transition_in", "transition_out")]
+        text = f"shot {index}"
+        if any(ways):
+            text += f": {ways[0] or '?'} to {ways[1] or '?'}"
+        yield Row("shots", LABEL, *span, text, shot=_shot({"shot": index}))
 
 
 READERS: dict[str, Callable[[Iterable[dict[str, Any]]], Iterator[Row]]] = {
@@ -208,13 +227,24 @@ def shot_at(shots: list[tuple[int, float, float]], time: float) -> int | None:
     return shots[k][0] if k >= 0 and time < shots[k][2] + 1e-6 else None
 
 
+def _reader(track: str) -> Callable[[Iterable[dict[str, Any]]], Iterator[Row]]:
+    """How ``track`` becomes rows: a known track's reader (a model's own track, ``name@LABEL``,
+    read as ``name`` is, each row's track labelled too), else :func:`_generic`."""
+    base, _, label = track.partition("@")
+    read = READERS.get(base)
+    if read is None:
+        return _generic(track)
+    if not label:
+        return read
+    return lambda records: (replace(r, track=f"{r.track}@{label}") for r in read(records))
+
+
 def bundle_rows(result: Result) -> Iterator[Row]:
     """Every row of the bundle's finished tracks; a record without its own shot gets the one
     playing at its start."""
     shots = shot_spans(result)
     for track in result.tracks:
-        read = READERS.get(track) or _generic(track)
-        for row in read(result.iter_track(track)):
+        for row in _reader(track)(result.iter_track(track)):
             if row.shot is None and shots:
                 shot = shot_at(shots, row.start)
                 if shot is not None:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from vidscope.errors import UsageError
 
-SCHEMA_VERSION = 1
-"""Bumped whenever the tables change; an index of another version is refused, not guessed at."""
+SCHEMA_VERSION = 2
+"""Bumped whenever the tables or the rows made of a bundle change.  An index of an earlier
+version is rebuilt empty when opened for writing (its rows are of an older reading: every
+bundle is indexed again), and refused when opened to search only; a later one is refused."""
 BUSY_TIMEOUT_MS = 60_000
 
 # ``moments`` holds what a hit shows; ``fts`` indexes each moment's ``body`` (the text, or a
@@ -41,6 +43,7 @@ _DDL = (
         id INTEGER PRIMARY KEY,
         bid INTEGER NOT NULL REFERENCES bundles (bid) ON DELETE CASCADE,
         track TEXT NOT NULL,
+        family TEXT NOT NULL,
         kind TEXT NOT NULL,
         start REAL NOT NULL,
         end REAL NOT NULL,
@@ -62,12 +65,14 @@ _DDL = (
         INSERT INTO fts (fts, rowid, body) VALUES ('delete', old.id, old.body);
     END""",
 )
+_TABLES = ("fts", "moments", "shots", "bundles")
+"""Every table of every version, dropped (with their indexes and triggers) to rebuild."""
 
 
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     """A connection to the index at ``path``, created (with its tables) when ``create`` and
-    missing; :class:`~vidscope.errors.UsageError` for a file that is not an index of this
-    schema version."""
+    missing, rebuilt empty when ``create`` and of an earlier schema version;
+    :class:`~vidscope.errors.UsageError` for a file that is not an index of this version."""
     if not create and not path.is_file():
         raise UsageError(f"{path}: no search index here (run vidscope index DIR first)")
     try:
@@ -81,7 +86,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
-        _ensure_schema(db, path)
+        _ensure_schema(db, path, create)
     except sqlite3.DatabaseError as exc:
         db.close()
         raise UsageError(f"{path}: not a search index ({exc})") from None
@@ -91,23 +96,31 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     return db
 
 
-def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:
+def _ensure_schema(db: sqlite3.Connection, path: Path, create: bool) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return
-    if version != 0:
+    if version > SCHEMA_VERSION:
         raise UsageError(
-            f"{path}: search index of schema {version}; this vidscope reads schema "
-            f"{SCHEMA_VERSION}: remove the file and run vidscope index again"
+            f"{path}: search index of schema {version}, made by a later vidscope; this one "
+            f"reads schema {SCHEMA_VERSION}: remove the file and run vidscope index again"
         )
-    # Two processes may find the file new at once: the second waits here for the first's
-    # transaction and then sees the version it wrote.
+    if version and not create:
+        raise UsageError(
+            f"{path}: search index of schema {version}, made by an earlier vidscope: run "
+            "vidscope index again to rebuild it"
+        )
+    # Two processes may find the file new (or old) at once: the second waits here for the
+    # first's transaction and then sees the version it wrote.
     db.execute("BEGIN IMMEDIATE")
     try:
-        if db.execute("PRAGMA user_version").fetchone()[0] == 0:
-            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        if found < SCHEMA_VERSION:
+            if not found and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
                 raise UsageError(f"{path}: an SQLite file, but not a vidscope search index")
             # One statement at a time: executescript would commit the open transaction.
+            for table in _TABLES:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _DDL:
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

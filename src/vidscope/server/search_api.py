@@ -28,7 +28,8 @@ MAX_OFFSET = 10_000
 PREFIX = "job:"
 _syncing = threading.Lock()
 SOURCE_TRACKS = {"people": "pose", "chapters": "summary"}
-"""The bundle track a search track is read from, where their names differ."""
+"""The bundle track a search track is read from, where their names differ (a model's label
+kept: ``chapters@LABEL`` is read from ``summary@LABEL``)."""
 
 
 class SearchHit(BaseModel):
@@ -69,8 +70,8 @@ def _sync(ix: SearchIndex, services: Services, owner: str) -> None:
 
 def _hit(hit: Hit) -> SearchHit:
     job = hit.bundle[len(PREFIX) :]
-    track = hit.track.split("+")[0]
-    track = SOURCE_TRACKS.get(track, track)
+    base, at, label = hit.track.split("+")[0].partition("@")
+    track = SOURCE_TRACKS.get(base, base) + at + label
     records = f"/v1/jobs/{job}/tracks/{track}?start={hit.start}&end={hit.end}"
     return SearchHit(
         job=job, records=records, **{k: v for k, v in hit.as_dict().items() if k != "bundle"}
