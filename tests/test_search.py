@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import orjson
@@ -370,8 +371,13 @@ def test_an_index_of_an_earlier_schema_is_rebuilt_by_indexing(tmp_path):
         SearchIndex(path)
 
 
-def test_http_hits_link_to_the_models_own_track():
+def test_http_hits_link_to_the_models_own_track(tmp_path):
+    from fastapi.testclient import TestClient
+
     from vidscope.search.lookup import Hit
+    from vidscope.server.app import create_app
+    from vidscope.server.auth import KeyFile
+    from vidscope.server.config import ServerConfig
     from vidscope.server.search_api import _hit
 
     def records(track: str) -> str:
@@ -381,6 +387,13 @@ def test_http_hits_link_to_the_models_own_track():
     assert records("chapters@qwen2-vl") == "/v1/jobs/abc/tracks/summary@qwen2-vl"
     assert records("captions@qwen2-vl+objects") == "/v1/jobs/abc/tracks/captions@qwen2-vl"
     assert records("people") == "/v1/jobs/abc/tracks/pose"
+    # The tracks endpoint takes such a name (a job that is not the caller's: 404, not 422).
+    config = ServerConfig(data_dir=tmp_path / "data")
+    key = KeyFile(config.keys_path).add("tester")
+    with TestClient(create_app(config)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        gone = client.get(f"/v1/jobs/{uuid.uuid4()}/tracks/summary@qwen2-vl")
+        assert gone.status_code == 404, gone.text
 
 
 def copy_bundle(bundle: Path, to: Path) -> Path:

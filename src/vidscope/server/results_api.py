@@ -85,7 +85,7 @@ def results_router() -> APIRouter:
     )
     def track(
         job_id: JobId,
-        name: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+        name: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")],
         services: ServicesDep,
         owner: Owner,
         start: Annotated[
@@ -139,7 +139,7 @@ def results_router() -> APIRouter:
         owner: Owner,
         track: Annotated[
             str | None,
-            Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$", openapi_examples=EXPORT_TRACK),
+            Query(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", openapi_examples=EXPORT_TRACK),
         ] = None,
     ) -> Response:
         """A track in an export format: subtitles, text or JSON (default track: the
