@@ -174,3 +174,27 @@ def test_analyzers_without_torch_say_how_to_get_captions_in_process(tmp_path):
     in_process = captions("--set", f"vlm.model={model}")
     assert "missing Python package(s): torch, transformers" in in_process
     assert "pip install 'vidscope[vlm]'" in in_process
+
+
+def test_cv2_imports_without_libgl():
+    """A server without libGL imports cv2: where this machine has libGL, it is hidden from a
+    subprocess by a bind mount of /dev/null in a mount namespace of its own."""
+    need_cv2 = importlib.util.find_spec("cv2")
+    if need_cv2 is None:
+        pytest.skip("OpenCV is not installed here")
+    listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    libgl = re.findall(r"libGL\.so\.1 \(.*\) => (\S+)", listed)
+    probe = [sys.executable, "-c", "import cv2"]
+    if libgl:
+        hide = " && ".join(f"mount --bind /dev/null {path}" for path in libgl)
+        if subprocess.run(["unshare", "--mount", "sh", "-c", hide], capture_output=True).returncode:
+            pytest.skip("cannot make a mount namespace here to hide libGL")
+        probe = [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            f"{hide} && exec {sys.executable} -c 'import cv2'",
+        ]
+    done = subprocess.run(probe, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
