@@ -128,6 +128,26 @@ def test_segments_take_the_turn_they_overlap_most():
     assert turns.speaker(4.2, 4.2) == "S1"  # an instant: the first turn holding it
 
 
+@pytest.mark.parametrize(
+    ("settings", "needle"),
+    [
+        ({"num_speakers": 12}, "num_speakers (12) is outside min_speakers..max_speakers (1..10)"),
+        ({"num_speakers": 2, "min_speakers": 3}, "num_speakers (2) is outside"),
+        ({"min_speakers": 4, "max_speakers": 3}, "max_speakers is smaller than min_speakers"),
+    ],
+)
+def test_inconsistent_speaker_counts_are_refused(settings, needle):
+    from vidscope.analyzers.settings import load_settings
+    from vidscope.errors import UsageError
+
+    overrides = {f"analyzer.speakers.{k}": v for k, v in settings.items()}
+    with pytest.raises(UsageError, match=r"invalid setting analyzer\.speakers") as error:
+        load_settings(overrides=overrides, environ={})
+    assert needle in str(error.value)
+    count = {"num_speakers": 12, "max_speakers": 12}
+    assert SpeakersParams(**count).num_speakers == 12
+
+
 def test_der_scores_known_cases():
     ref = [(0.0, 4.0, "a"), (4.0, 8.0, "b")]
     assert der(ref, [(0.0, 4.0, "x"), (4.0, 8.0, "y")]) == 0.0

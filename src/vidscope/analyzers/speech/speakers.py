@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from vidscope.analyzers.base import (
     Analyzer,
@@ -105,6 +105,18 @@ class SpeakersParams(Params):
         if value < info.data.get("min_speakers", 1):
             raise ValueError("max_speakers is smaller than min_speakers")
         return value
+
+    @model_validator(mode="after")
+    def _known_count_within_bounds(self) -> SpeakersParams:
+        # The clustering takes num_speakers as given: one outside the bounds would override
+        # them without a word.
+        n = self.num_speakers
+        if n is not None and not self.min_speakers <= n <= self.max_speakers:
+            raise ValueError(
+                f"num_speakers ({n}) is outside min_speakers..max_speakers "
+                f"({self.min_speakers}..{self.max_speakers})"
+            )
+        return self
 
 
 @dataclass(frozen=True)
