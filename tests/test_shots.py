@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -155,3 +158,71 @@ def test_detectors_decide_as_pyscenedetect_frame_by_frame(media, name):
     assert cuts == ref_cuts
     assert fades == ref_fades
     assert cuts or fades
+
+
+# The CLI with onnxruntime hidden from the import system, as on an install without it.
+WITHOUT_ONNXRUNTIME = (
+    "import sys; sys.modules['onnxruntime'] = None; from vidscope.cli import main; "
+    "sys.argv[0] = 'vidscope'; main()"
+)
+
+
+def without_onnxruntime(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_ONNXRUNTIME, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_setting_works(message: str) -> None:
+    """The ``analyzer.shots.*=VALUE`` setting ``message`` tells users to set is one the
+    settings loader accepts, with that effect."""
+    from vidscope.analyzers.settings import load_settings, params_for
+
+    key, value = re.search(r"(analyzer\.shots\.\w+)=(\w+)", message).groups()
+    settings = load_settings(overrides={key: value}, environ={}).settings
+    assert params_for(settings, "shots")[key.rsplit(".", 1)[1]] == value
+
+
+def test_without_onnxruntime_auto_finds_cuts_and_fades_and_says_why(media, tmp_path):
+    """transitions=auto runs without onnxruntime, exactly as transitions=off does, and says
+    so in ``vidscope analyzers`` and in the track's model entry; 'all' is refused."""
+    path = media("pyscenedetect/fades.mp4")
+    listed = without_onnxruntime("analyzers", "--json")
+    assert listed.returncode == 0, listed.stderr
+    row = next(r for r in json.loads(listed.stdout) if r["name"] == "shots")
+    assert row["available"]
+    assert "onnxruntime" in row["detail"] and "pip install 'vidscope[shots]'" in row["detail"]
+
+    out = tmp_path / "auto"
+    proc = without_onnxruntime("analyze", str(path), "-o", str(out), "-a", "shots", "-q")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    warning = manifest["tracks"]["shots"]["model"]["extra"]["warning"]
+    assert "gradual transitions off" in warning and "pip install 'vidscope[shots]'" in warning
+    got = [json.loads(line) for line in (out / "tracks" / "shots.jsonl").read_text().split()]
+    off = {"analyzer.shots.transitions": "off"}
+    assert got == vidscope.analyze(path, ["shots"], tmp_path / "off", settings=off).track("shots")
+
+    refused = without_onnxruntime(
+        "analyze", str(path), "-o", str(tmp_path / "all"), "-a", "shots",
+        "--set", "analyzer.shots.transitions=all",
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "onnxruntime" in refused.stderr and "pip install 'vidscope[shots]'" in refused.stderr
+    assert_setting_works(refused.stderr)
+
+
+def test_the_corrupt_model_fix_names_a_working_setting(tmp_path, monkeypatch):
+    from vidscope.errors import ModelError
+    from vidscope.models import transnet
+
+    bad = tmp_path / "transnetv2.onnx"
+    bad.write_bytes(b"not a model")
+    monkeypatch.setattr(transnet, "TRANSNET_FILE", bad)
+    with pytest.raises(ModelError) as error:
+        transnet.bundled_transnet()
+    assert_setting_works(str(error.value))

@@ -174,3 +174,23 @@ def test_a_corrupt_model_file_is_a_clear_error(tmp_path, monkeypatch):
     bad.unlink()
     with pytest.raises(ModelError, match="missing"):
         transnet.bundled_transnet()
+
+
+@pytest.mark.slow
+def test_cuda_without_its_provider_runs_gated(clip, tmp_path):
+    """device=cuda where onnxruntime has only its CPU provider (the session onnxruntime
+    creates runs on the CPU) reads the windows 'auto' reads on a CPU, not every window, and
+    the manifest says which provider ran."""
+    runs = {}
+    for device in ("cpu", "cuda"):
+        settings = {"device": device, "analyzer.shots.transitions": "auto"}
+        runs[device] = vidscope.analyze(clip[0], ["shots"], tmp_path / device, settings=settings)
+    windows = {
+        d: r.run_report["stages"]["shots"]["counters"]["transition_windows"]
+        for d, r in runs.items()
+    }
+    frames = runs["cpu"].track("shots")[-1]["end_frame"]
+    assert windows["cuda"] == windows["cpu"] < -(-frames // 50)
+    model = runs["cuda"].manifest["tracks"]["shots"]["model"]
+    assert model["extra"]["provider"] == "CPUExecutionProvider"
+    assert runs["cuda"].track("shots") == runs["cpu"].track("shots")

@@ -26,7 +26,8 @@ import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -53,7 +54,19 @@ from vidscope.analyzers.transitions import Gradual, TransitionFinder
 from vidscope.errors import ModelError
 from vidscope.media.probe import MediaInfo
 
+if TYPE_CHECKING:
+    from vidscope.models.transnet import TransNet
+
 TRANSNET_SIZE = (48, 27)
+INSTALL = "pip install 'vidscope[shots]'"
+NO_ONNXRUNTIME = (
+    f"gradual transitions off (hard cuts and fades only): onnxruntime is not installed; {INSTALL}"
+)
+
+
+def _has_onnxruntime() -> bool:
+    """Whether onnxruntime, which runs TransNetV2, is installed (checked without importing)."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 class ShotsParams(Params):
@@ -72,8 +85,9 @@ class ShotsParams(Params):
     transitions: Literal["auto", "all", "off"] = Field(
         "auto",
         description="gradual transitions (dissolves, wipes, fades) with TransNetV2: 'all' runs "
-        "it on every frame, 'auto' only where the picture changes gradually (every frame on a "
-        "GPU), 'off' finds hard cuts and fades to black only",
+        "it on every frame, 'auto' only where the picture changes gradually (every frame where "
+        "onnxruntime runs it on a GPU; none without onnxruntime), 'off' finds hard cuts and "
+        "fades to black only",
     )
     min_width: int = Field(256, ge=32, description="detection width (PySceneDetect default)")
 
@@ -118,25 +132,42 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         return Requirements(frames=FrameSpec(fps=None, width=None, format="yuv420p"))
 
     def configured(self) -> Availability:
-        if self.params.transitions != "off" and importlib.util.find_spec("onnxruntime") is None:
+        p = self.params
+        if p.transitions == "off" or _has_onnxruntime():
+            return Availability(True)
+        if p.transitions == "all":
             return Availability(
                 False,
-                "shots.transitions needs onnxruntime (for TransNetV2)",
-                "pip install 'vidscope[shots]', or set shots.transitions=off",
+                "analyzer.shots.transitions=all needs onnxruntime (for TransNetV2)",
+                f"{INSTALL}, or --set analyzer.shots.transitions=off",
             )
-        return Availability(True)
+        return Availability(True, detail=NO_ONNXRUNTIME)
+
+    def _learned(self) -> bool:
+        """Whether TransNetV2 looks for gradual transitions in this run."""
+        return self.params.transitions != "off" and _has_onnxruntime()
+
+    @cached_property
+    def _net(self) -> TransNet:
+        from vidscope.models.transnet import TransNet
+
+        return TransNet(threads=1, device=self.device)
 
     def model_info(self) -> ModelInfo | None:
-        from vidscope.models.transnet import TRANSNET_ID, bundled_transnet
+        from vidscope.models.transnet import TRANSNET_ID
 
         if self.params.transitions == "off":
             return None
+        if not self._learned():
+            return ModelInfo(TRANSNET_ID, extra={"warning": NO_ONNXRUNTIME})
         try:
-            model = bundled_transnet()
+            model = self._net.model
+            # Which provider runs decides how much of the video the model reads (see start).
+            extra = {"source": model.source, "provider": self._net.provider}
         except ModelError:
             # setup() raises the same error where the engine reports it for this track only.
             return ModelInfo(id=TRANSNET_ID)
-        return ModelInfo(model.id, str(model.file), model.sha256, {"source": model.source})
+        return ModelInfo(model.id, str(model.file), model.sha256, extra)
 
     def setup(self) -> None:
         import cv2
@@ -145,11 +176,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         # pool on top of that oversubscribes the cores (measured: decoding ran 3x slower).
         cv2.setNumThreads(1)
         self._cv2 = cv2
-        self._transnet: Any = None
-        if self.params.transitions != "off":
-            from vidscope.models.transnet import TransNet
-
-            self._transnet = TransNet(threads=1, device=self.device)
+        self._transnet: TransNet | None = self._net if self._learned() else None
 
     def start(self, media: MediaInfo, inputs: frozenset[str] = frozenset()) -> _State:
         p = self.params

@@ -131,6 +131,8 @@ def analyze(
     give each input DIR/<name>.  Models are loaded once for all inputs.  A re-run reuses the
     tracks that already finished.  Ends with what was found and the commands to look at it.
     """
+    from rich.markup import escape
+
     from vidscope.analyzers.settings import load_settings
     from vidscope.cli.run_summary import print_next, print_outcome, print_stats, status_line
     from vidscope.cli.search import add_to_index
@@ -171,7 +173,11 @@ def analyze(
             for n, outcome in enumerate(runner.analyze_many(jobs, force=force), 1):
                 if outcome.error is not None:
                     failures.append(outcome.error)
-                    err.print(f"[red]error:[/] {outcome.error}", highlight=False, soft_wrap=True)
+                    err.print(
+                        f"[red]error:[/] {escape(str(outcome.error))}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                     continue
                 assert outcome.result is not None
                 if effective.settings.search.index is not None:

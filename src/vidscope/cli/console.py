@@ -50,7 +50,10 @@ err = _LazyConsole(stderr=True)
 
 def fail(exc: VidscopeError) -> typer.Exit:
     """Print ``exc`` as one line on stderr; the exit to raise, with its documented code."""
-    err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # Messages name extras (vidscope[shots]) that rich would take for markup.
+    err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 

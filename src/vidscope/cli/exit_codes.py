@@ -76,15 +76,20 @@ def run(app: Callable[[], Any], console: Any) -> None:
 
 
 def _fail(console: Any, exc: VidscopeError) -> None:
-    console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # Messages name extras (vidscope[shots]) that rich would take for markup.
+    console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     sys.exit(exc.exit_code)
 
 
 def _internal(console: Any, exc: Exception) -> None:
     if os.environ.get("VIDSCOPE_DEBUG"):
         raise exc
+    from rich.markup import escape
+
     console.print(
-        f"[red]internal error:[/] {type(exc).__name__}: {exc} "
+        f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
         "(set VIDSCOPE_DEBUG=1 for the traceback)",
         highlight=False,
         soft_wrap=True,

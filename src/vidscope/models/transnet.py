@@ -40,7 +40,7 @@ def bundled_transnet() -> ResolvedModel:
         TRANSNET_FILE,
         TRANSNET_SHA256,
         "reinstall vidscope (pip install --force-reinstall vidscope), or set "
-        "shots.transitions=off to find hard cuts and fades only",
+        "analyzer.shots.transitions=off to find hard cuts and fades only",
     )
     return ResolvedModel(TRANSNET_ID, TRANSNET_FILE, TRANSNET_FILE, digest, "package:vidscope")
 
@@ -54,8 +54,8 @@ def window_frames(k: int, count: int) -> np.ndarray:
 
 class TransNet:
     """TransNetV2, verified when built and loaded on its first prediction (footage without a
-    gradual change never pays for the load); ``predict`` is safe to call from one thread at a
-    time."""
+    gradual change never pays for the load on a CPU) or, for a GPU, when :attr:`provider` is
+    first read; ``predict`` is safe to call from one thread at a time."""
 
     def __init__(self, threads: int = 1, device: str = "cpu") -> None:
         self.model = bundled_transnet()
@@ -63,17 +63,25 @@ class TransNet:
         self._session: Any = None
 
     @property
+    def provider(self) -> str:
+        """The onnxruntime execution provider the model runs on.  Where a GPU is asked for,
+        the model is loaded to find out: a session falls back to the CPU, without an error,
+        when onnxruntime has no CUDA provider or its CUDA libraries do not load."""
+        if not self._device.startswith("cuda"):
+            return "CPUExecutionProvider"  # without importing onnxruntime (a few 100 ms)
+        return str(self._load().get_providers()[0])
+
+    @property
     def on_gpu(self) -> bool:
         """Whether the model runs on a GPU (then every frame is affordable)."""
-        if not self._device.startswith("cuda"):
-            return False  # without importing onnxruntime, which alone takes a few 100 ms
-        import onnxruntime as ort
+        return self.provider == "CUDAExecutionProvider"
 
-        return "CUDAExecutionProvider" in ort.get_available_providers()
+    def _load(self) -> Any:
+        if self._session is None:
+            self._session = open_session(self.model.path, self._threads, self._device)
+        return self._session
 
     def predict(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both heads' probabilities, ``[n, 100]`` each, for ``[n, 100, 27, 48, 3]`` RGB."""
-        if self._session is None:
-            self._session = open_session(self.model.path, self._threads, self._device)
-        transition, many_hot = self._session.run(["transition", "many_hot"], {"frames": windows})
+        transition, many_hot = self._load().run(["transition", "many_hot"], {"frames": windows})
         return transition, many_hot
