@@ -411,12 +411,12 @@ def test_cli_report_and_show(synthetic, tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "not a vidscope result" in proc.stderr
     assert not (tmp_path / "r.html").exists()
 
-    shown = _cli("show", str(synthetic))
+    shown = _cli("show", str(synthetic), "--report")
     assert shown.returncode == 0, shown.stderr
     first, facts = shown.stdout.splitlines()[:2]
-    assert first.endswith(": complete, 0:30.0 of mov,mp4,m4a,3gp,3g2,mj2, 640x360 at 25 fps")
-    assert facts.startswith("3 shots") and "languages fr 67%, en 33%" in facts
-    assert "run report" in shown.stdout and "decode" in shown.stdout
+    assert first.endswith(": complete, 0:30.0 of MP4 (h264 640x360 at 25 fps)")
+    assert facts.startswith("3 shots") and "speech 30 % (fr 67 %, en 33 %)" in facts
+    assert "busy / wall" in shown.stdout and "decode" in shown.stdout
 
 
 # -- lanes of analyzers the report does not know --------------------------------------------

@@ -66,10 +66,12 @@ def test_fades_are_fades_not_cuts(media, shots_of):
     shots = shots_of(media("pyscenedetect/fades.mp4"))
     assert cut_frames(shots) == []
     # Each fade through black is one boundary with its fade-out and fade-in as its span; the
-    # last fade-out, into the clip's black end, is a boundary of its own.
-    assert [s["transition_in"]["type"] for s in shots[1:]] == ["fade", "fade", "fade_out"]
-    for s in shots[1:3]:
+    # last fade-out, into the clip's black end, is how the last shot ends: no shot of black.
+    assert [s["transition_in"]["type"] for s in shots[1:]] == ["fade", "fade"]
+    for s in shots[1:]:
         assert s["transition_in"]["start"] < s["start"] < s["transition_in"]["end"]
+    ending = shots[-1]["transition_out"]
+    assert ending["type"] == "fade_out" and ending["end"] <= shots[-1]["end"] == 10.0
 
 
 def test_testvideo_dissolve_is_a_boundary_with_its_span(media, shots_of):

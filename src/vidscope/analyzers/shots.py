@@ -322,10 +322,27 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
             return []
         if state.finder is not None:
             self._gradual(state, state.finder.finish())
+        ending = self._fade_to_end(state) or _edge("end", state.last_end)
         records = self._close(state, None)
         if state.shot_start is not None and state.last_end > state.shot_start:
-            records.append(self._shot(state, state.last_end, _edge("end", state.last_end)))
+            records.append(self._shot(state, state.last_end, ending))
         return records
+
+    def _fade_to_end(self, state: _State) -> dict[str, Any] | None:
+        """A learned fade-out that reaches the video's end (within ``min_scene_len``) is how
+        the last shot ends, not a boundary: nothing follows it but black.  Removed from the
+        boundaries; its transition object, or None."""
+        min_len = self.params.min_scene_len / float(state.fps)
+        tail = [
+            b
+            for b in state.boundaries
+            if not b[4] and b[1] == "fade_out" and state.last_end - b[3] < min_len
+        ]
+        if not tail:
+            return None
+        state.boundaries = [b for b in state.boundaries if b not in tail]
+        _, kind, start, end, _ = min(tail)
+        return {"type": kind, "start": round(start, 6), "end": round(end, 6)}
 
     def report(self, state: _State) -> dict[str, Any]:
         if state.finder is None:
