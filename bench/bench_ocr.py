@@ -1,0 +1,161 @@
+"""What timing text edges between samples costs the ``ocr`` analyzer, and what it buys.
+
+The same engine settings run ``ocr`` (with the ``shots`` track it consumes) twice per input and
+run, alternating which goes first: with the edge search (``edge_fps`` 10, the default) and
+without it (``edge_fps`` 0: the same analyzer, spans on the 1-per-second samples).  Inputs:
+PySceneDetect's ``testvideo.mp4`` (1280x720, 24 s, one burned-in line) and the tests' rendered
+clip (640x360, 11 s, four phrases over Megamind.avi).  Reported: OCR busy seconds per video
+second (median over runs; wall time inside the analyzer, so it moves with the load of a shared
+machine), the same work as CPU seconds of the analyzer's thread alone (the analyzer driven
+directly on the frames it asks for, with the shot records of the run: steady under load, the
+figure to compare), the frames the edge search compared by pixels and read, and on the
+rendered clip the phrase recall and the worst and mean span-edge error.
+
+    .venv/bin/python bench/bench_ocr.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from common import MEDIA, ROOT, table
+
+sys.path.insert(0, str(ROOT / "tests"))
+from ocr_clips import render, score  # the tests' clip: one home for it
+from vidscope.analyzers.base import Item, TrackRecord
+from vidscope.analyzers.settings import load_settings
+from vidscope.analyzers.vision.ocr import OcrAnalyzer, OcrParams
+from vidscope.engine.local import Engine
+from vidscope.media.decode import Decoder
+from vidscope.media.probe import probe
+
+MODES = {"edges (edge_fps 10)": 10.0, "no edges (edge_fps 0)": 0.0}
+
+
+def run(engine: Engine, clip: Path, out: Path) -> dict:
+    result = engine.analyze(clip, out)
+    track = result.manifest["tracks"]["ocr"]
+    assert track["status"] == "complete", track
+    duration = result.manifest["media"]["duration"]
+    return {
+        "busy": track["timings"]["busy_s"] / duration,
+        "counters": result.run_report["stages"]["ocr"]["counters"],
+        "records": result.track("ocr"),
+        "shots": result.track("shots"),
+    }
+
+
+def cpu_seconds(clip: Path, edge_fps: float, shots: list[dict], runs: int) -> float:
+    """Median CPU seconds per video second of the analyzer's own thread over ``runs``."""
+    import time
+
+    ocr = OcrAnalyzer(OcrParams(edge_fps=edge_fps))
+    ocr.setup()
+    media = probe(clip)
+    spec = ocr.requirements().frames
+    assert spec is not None
+    items: list[Item] = [TrackRecord("shots", r) for r in shots]
+    items += [frame for _, frame in Decoder(media, [spec], want_audio=False)]
+    costs = []
+    for _ in range(runs):
+        t0 = time.thread_time()
+        state = ocr.start(media, frozenset({"shots"}))
+        for i in range(0, len(items), 4):
+            ocr.process_batch(state, items[i : i + 4])
+        ocr.finish(state)
+        costs.append((time.thread_time() - t0) / media.duration)
+    ocr.teardown()
+    return statistics.median(costs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = {
+            "testvideo.mp4 (720p)": MEDIA / "pyscenedetect" / "testvideo.mp4",
+            "rendered phrases (360p)": render(
+                Path(tmp) / "phrases.mp4", MEDIA / "debian" / "Megamind.avi"
+            ),
+        }
+        engines = {
+            mode: Engine(
+                load_settings(
+                    overrides={"analyzers": ["ocr"], "analyzer.ocr.edge_fps": fps}
+                ).settings
+            )
+            for mode, fps in MODES.items()
+        }
+        found: dict[tuple[str, str], list[dict]] = {}
+        n = 0
+        for i in range(args.runs):
+            order = list(MODES) if i % 2 == 0 else list(MODES)[::-1]
+            for name, clip in inputs.items():
+                for mode in order:
+                    n += 1
+                    found.setdefault((name, mode), []).append(
+                        run(engines[mode], clip, Path(tmp) / f"out{n}")
+                    )
+        for engine in engines.values():
+            engine.close()
+        cpu = {
+            (name, mode): cpu_seconds(clip, fps, found[(name, mode)][0]["shots"], args.runs)
+            for name, clip in inputs.items()
+            for mode, fps in MODES.items()
+        }
+    rows = []
+    for name in inputs:
+        base = statistics.median(r["busy"] for r in found[(name, list(MODES)[1])])
+        base_cpu = cpu[(name, list(MODES)[1])]
+        for mode in MODES:
+            runs = found[(name, mode)]
+            busy = statistics.median(r["busy"] for r in runs)
+            c = runs[0]["counters"]
+            row = [
+                name,
+                mode,
+                f"{busy:.3f}",
+                f"{busy / base:.3f}",
+                f"{cpu[(name, mode)]:.3f}",
+                f"{cpu[(name, mode)] / base_cpu:.3f}",
+                c["frames_read"],
+                c["edge_frames_compared"],
+                c["edge_frames_read"],
+            ]
+            if name.startswith("rendered"):
+                s = score(runs[0]["records"])
+                mean = statistics.fmean(s.edge_errors) if s.edge_errors else float("nan")
+                row += [f"{s.recall:.2f}", f"{s.worst_edge:.2f}", f"{mean:.3f}", len(s.unlisted)]
+            else:
+                row += ["", "", "", ""]
+            rows.append(row)
+    print(
+        table(
+            [
+                "input",
+                "mode",
+                "OCR busy s / video s",
+                "vs no edges",
+                "OCR CPU s / video s",
+                "vs no edges",
+                "frames read",
+                "edge frames compared",
+                "edge frames read",
+                "phrase recall",
+                "worst edge error s",
+                "mean edge error s",
+                "unlisted texts",
+            ],
+            rows,
+        )
+    )
+    print(f"\n{args.runs} runs per mode and input, alternating order; medians.")
+
+
+if __name__ == "__main__":
+    main()
