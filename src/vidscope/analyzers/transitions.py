@@ -28,7 +28,7 @@ taken from ``a`` or ``b``): a ``wipe`` when the split explains it at least twice
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,7 +86,9 @@ def classify(before: np.ndarray, inside: np.ndarray, after: np.ndarray, dark: fl
     return "wipe" if split * 2 <= blend else "dissolve"
 
 
-def _runs(flags: list[bool], start: int, stop: int) -> tuple[list[tuple[int, int]], int]:
+def _runs(
+    flags: Mapping[int, bool] | Sequence[bool], start: int, stop: int
+) -> tuple[list[tuple[int, int]], int]:
     """Finished runs ``(first, last)`` of true flags in ``[start, stop)``, joined across gaps
     of up to :data:`GAP` frames, and where the unfinished run starts (``stop`` if none)."""
     out: list[tuple[int, int]] = []
@@ -179,7 +181,9 @@ class TransitionFinder:
         upto = min(upto, len(self.many_hot), len(self.gate))
         if upto <= self.scanned:
             return []
-        confirmed = [p >= 0.5 for p in self.many_hot]
+        # Only the frames not yet decided: a list over every frame seen would make a long
+        # video's scans grow with the square of its length.
+        confirmed = {i: self.many_hot[i] >= 0.5 for i in range(self.scanned, upto)}
         model_runs, model_open = _runs(confirmed, self.scanned, upto)
         gate_runs, gate_open = _runs(self.gate, self.scanned, upto)
         found: list[Gradual] = []
