@@ -24,6 +24,7 @@ from common import ROOT, table
 
 sys.path.insert(0, str(ROOT / "tests"))
 
+import espeak
 import spoken
 from vidscope.analyzers.speech.transcript import TranscriptAnalyzer
 
@@ -39,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recordings", type=int, default=4)
     args = parser.parse_args()
-    if not spoken.available():
+    if not espeak.available():
         sys.exit("espeak-ng is not installed (apt-get install espeak-ng)")
     asr = TranscriptAnalyzer()
     asr.setup()

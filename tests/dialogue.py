@@ -6,16 +6,16 @@ Also the diarization error rate the ``speakers`` tests and benchmark score them 
 
 from __future__ import annotations
 
-import io
 import itertools
-import subprocess
 import wave
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-RATE = 16000
+import espeak
+from espeak import RATE
+
 Turn = tuple[float, float, str]
 
 VOICES = {
@@ -41,15 +41,7 @@ SENTENCES = [
 def speak(text: str, voice: str) -> np.ndarray:
     """``text`` in one of :data:`VOICES`, 16 kHz mono float32, edge silence cut."""
     name, pitch, speed = VOICES[voice]
-    cmd = ["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "--stdout", text]
-    data = subprocess.run(cmd, capture_output=True, check=True).stdout
-    with wave.open(io.BytesIO(data)) as w:
-        rate = w.getframerate()
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-    n = int(len(pcm) * RATE / rate)
-    audio = np.interp(np.linspace(0, len(pcm) - 1, n), np.arange(len(pcm)), pcm)
-    voiced = np.flatnonzero(np.abs(audio) > 0.01)
-    return audio[voiced[0] : voiced[-1] + 1].astype(np.float32)
+    return espeak.speak(text, name, speed, pitch=pitch)
 
 
 def join(

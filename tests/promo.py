@@ -7,10 +7,6 @@ every spoken name is exact (the voiced samples of its own piece).
 
 from __future__ import annotations
 
-import io
-import shutil
-import subprocess
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,33 +16,13 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from espeak import RATE, speak
 from synth import encode_frames, h264_stream
 
-RATE = 16000
 PAUSE_S = 0.25
 FPS = 10
 SIZE = (480, 270)
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-
-
-def have_espeak() -> bool:
-    return shutil.which("espeak-ng") is not None
-
-
-def speak(text: str, voice: str = "en-us", speed: int = 160) -> np.ndarray:
-    """``text`` spoken by espeak-ng, 16 kHz mono float32, leading and trailing silence cut."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with wave.open(io.BytesIO(wav)) as w:
-        rate = w.getframerate()
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-    n = int(len(pcm) * RATE / rate)
-    audio = np.interp(np.linspace(0, len(pcm) - 1, n), np.arange(len(pcm)), pcm)
-    voiced = np.flatnonzero(np.abs(audio) > 0.01)
-    return audio[voiced[0] : voiced[-1] + 1].astype(np.float32) if len(voiced) else audio
 
 
 @dataclass

@@ -5,17 +5,13 @@ Shared by ``tests/test_short_utterances.py`` and ``bench/bench_short_utterances.
 
 from __future__ import annotations
 
-import io
 import re
-import shutil
-import subprocess
-import wave
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-RATE = 16000
+from espeak import RATE, speak
 
 COMMANDS = (
     "turn left now",
@@ -59,10 +55,6 @@ class Utterance:
     text: str
 
 
-def available() -> bool:
-    return shutil.which("espeak-ng") is not None
-
-
 def words(text: str) -> list[str]:
     """Lower-case words without punctuation ("Mom." and "mom" are the same word)."""
     return re.sub(r"[^\w\s']", " ", text.lower()).split()
@@ -79,22 +71,6 @@ def wer(reference: str, hypothesis: str) -> float:
     return row[-1] / max(1, len(ref))
 
 
-def say(text: str, voice: str, speed: int) -> np.ndarray:
-    """``text`` spoken by espeak-ng at 16 kHz, leading and trailing silence removed."""
-    raw = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with wave.open(io.BytesIO(raw)) as w:
-        rate = w.getframerate()
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-    n = round(len(pcm) * RATE / rate)
-    audio = np.interp(np.arange(n) * rate / RATE, np.arange(len(pcm)), pcm).astype(np.float32)
-    voiced = np.flatnonzero(np.abs(audio) > 1e-3)
-    return audio[voiced[0] : voiced[-1] + 1]
-
-
 def commands(
     count: int, seed: int, *, gain: float = 0.5, noise: float = 0.002
 ) -> tuple[np.ndarray, list[Utterance]]:
@@ -107,7 +83,8 @@ def commands(
     t = 0.5
     for i, k in enumerate(order.tolist()):
         voice = VOICES[int(rng.integers(len(VOICES)))]
-        speech = gain * say(COMMANDS[k], voice, SPEEDS[int(rng.integers(len(SPEEDS)))])
+        speed = SPEEDS[int(rng.integers(len(SPEEDS)))]
+        speech = gain * speak(COMMANDS[k], voice, speed, silence=1e-3)
         spoken.append(Utterance(t, t + len(speech) / RATE, COMMANDS[k]))
         gap = round(float(rng.uniform(1.0, 3.0)) * RATE) if i < count - 1 else RATE // 2
         parts += [speech, np.zeros(gap, np.float32)]

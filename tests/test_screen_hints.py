@@ -17,8 +17,9 @@ from conftest import missing, need
 
 need("faster_whisper", reason="the speech extra is not installed")
 
+import espeak
 import vidscope
-from promo import Promo, have_espeak, narration, write_promo
+from promo import Promo, narration, write_promo
 from vidscope.analyzers.base import AudioChunk, Item, Record, TrackRecord
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE
 from vidscope.analyzers.speech.screen_hints import (
@@ -47,7 +48,7 @@ def asr() -> TranscriptAnalyzer:
 
 @pytest.fixture(scope="module")
 def promo() -> Promo:
-    if not have_espeak():
+    if not espeak.available():
         missing("espeak-ng is not installed (apt-get install espeak-ng)")
     return narration(NAME, "en-us")
 

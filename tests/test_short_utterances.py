@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+import espeak
 import spoken
 from conftest import missing, need
 
@@ -38,7 +39,7 @@ NOT_SPEECH = (
 
 @pytest.fixture(scope="module")
 def asr() -> TranscriptAnalyzer:
-    if not spoken.available():
+    if not espeak.available():
         missing("espeak-ng is not installed (apt-get install espeak-ng)")
     analyzer = TranscriptAnalyzer()
     analyzer.setup()
