@@ -170,6 +170,22 @@ def test_speakers_counts_voices_and_finds_their_turns(dialogues, name, count):
     assert der(reference, hypothesis) < 0.05
 
 
+@pytest.mark.slow
+def test_megamind_is_two_characters_taking_turns(media, tmp_path):
+    # Two animated characters over music: "Of course. You don't judge a book by its cover..."
+    # (one), "Oh, that's a relief to hear." (the other), "You judge them based on their
+    # actions." (the first), "Well, that seems kind of petty..." (the second).
+    result = vidscope.analyze(
+        media("debian/Megamind.avi"),
+        ["transcript", "speakers"],
+        tmp_path,
+        settings={"analyzer.transcript.asr_model": "tiny.en"},
+    )
+    assert {t["speaker"] for t in result.track("speakers")} == {"S1", "S2"}
+    said = [(s["speaker"], s["text"].split()[0]) for s in result.track("transcript")]
+    assert said == [("S1", "Of"), ("S2", "Oh,"), ("S1", "You"), ("S2", "Well,")]
+
+
 def _run_directly(path: Path, spans: list[dict], late: bool) -> list[dict]:
     """Feed the analyzer the file's audio in 1 s chunks and the speech spans either as they
     would arrive or all at the end (so audio must be embedded before its spans are known)."""
