@@ -20,6 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from conftest import missing
 from vidscope.analyzers.base import Availability
 from vidscope.analyzers.vision import objects
 
@@ -100,7 +101,7 @@ def test_no_deps_packages_bring_their_requirements_through_the_extra(script, pac
     try:
         installed = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
-        pytest.skip(f"{package} is not installed here")
+        missing(f"{package} is not installed here")
     assert f"{package}=={installed}" == pin.group(1)
     declared = [Requirement(r) for r in importlib.metadata.requires(package) or []]
     needed = {canonicalize_name(r.name) for r in declared if r.marker is None}
@@ -133,7 +134,7 @@ def test_installed_cv2_is_the_headless_build_alone():
         if "opencv" in d.metadata["Name"].lower()
     }
     if not installed:
-        pytest.skip("OpenCV is not installed here")
+        missing("OpenCV is not installed here")
     assert installed == {"opencv-python-headless"}
     import cv2
 
@@ -181,14 +182,14 @@ def test_cv2_imports_without_libgl():
     subprocess by a bind mount of /dev/null in a mount namespace of its own."""
     need_cv2 = importlib.util.find_spec("cv2")
     if need_cv2 is None:
-        pytest.skip("OpenCV is not installed here")
+        missing("OpenCV is not installed here")
     listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
     libgl = re.findall(r"libGL\.so\.1 \(.*\) => (\S+)", listed)
     probe = [sys.executable, "-c", "import cv2"]
     if libgl:
         hide = " && ".join(f"mount --bind /dev/null {path}" for path in libgl)
         if subprocess.run(["unshare", "--mount", "sh", "-c", hide], capture_output=True).returncode:
-            pytest.skip("cannot make a mount namespace here to hide libGL")
+            missing("cannot make a mount namespace here to hide libGL")
         probe = [
             "unshare",
             "--mount",
