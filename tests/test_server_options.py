@@ -301,6 +301,8 @@ def test_a_second_key_cannot_reach_operator_settings(
             {"isolation": {"shots": "process"}},
             {"device": "cuda"},
             {"cache_dir": "/tmp"},
+            {"search": {"index": "/tmp/elsewhere.sqlite3"}},
+            {"vlm": {"models": ["/srv/any"], "trust_remote_code": True}},
         ):
             for transport in TRANSPORTS:
                 response = submit(bob, transport, cuts, origin, ["shots"], options)
