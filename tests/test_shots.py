@@ -18,17 +18,22 @@ GOLDEN = ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4", "fades.mp4"
 
 
 @pytest.fixture(scope="module")
-def shots_of(tmp_path_factory):
-    cache: dict[str, list[dict]] = {}
+def analyzed(tmp_path_factory):
+    cache: dict[str, vidscope.Result] = {}
 
-    def run(path) -> list[dict]:
+    def run(path) -> vidscope.Result:
         key = str(path)
         if key not in cache:
             out = tmp_path_factory.mktemp("shots")
-            cache[key] = vidscope.analyze(path, ["shots"], out).track("shots")
+            cache[key] = vidscope.analyze(path, ["shots"], out)
         return cache[key]
 
     return run
+
+
+@pytest.fixture(scope="module")
+def shots_of(analyzed):
+    return lambda path: analyzed(path).track("shots")
 
 
 def cut_frames(shots: list[dict]) -> list[int]:
@@ -86,6 +91,33 @@ def test_testvideo_dissolve_is_a_boundary_with_its_span(media, shots_of):
     assert span["end"] == pytest.approx(559 / rate, abs=2 / rate)
     kinds = {s["transition_in"]["type"] for s in shots[1:]}
     assert kinds <= {"cut", "fade", "fade_in", "fade_out", "dissolve"}
+
+
+def test_testvideo_fade_outs_start_where_the_picture_darkens(media, shots_of):
+    """testvideo.mp4's fade-outs: its mean level falls from frame 331 and from frame 664
+    (seen frame by frame) and reaches black at frames 360 and 693."""
+    shots = shots_of(media("pyscenedetect/testvideo.mp4"))
+    rate = 30000 / 1001
+    fade_outs = [s["transition_in"] for s in shots if s["transition_in"]["type"] == "fade_out"]
+    assert [round(f["start"] * rate) for f in fade_outs] == [331, 664]
+    assert [round(f["end"] * rate) for f in fade_outs] == [360, 693]
+
+
+@pytest.mark.parametrize(
+    ("name", "windows"),
+    [
+        ("pyscenedetect/testvideo.mp4", 1),  # its dissolve; the fades are read from the levels
+        ("pyscenedetect/goldeneye-vfr-drop3.mp4", 0),  # cuts only
+        ("pyscenedetect/fades.mp4", 0),  # fades only
+        ("debian/Megamind.avi", 0),  # cuts only
+    ],
+)
+def test_the_cpu_default_runs_the_model_only_on_dissolve_like_regions(
+    media, analyzed, name, windows
+):
+    counters = analyzed(media(name)).run_report["stages"]["shots"]["counters"]
+    assert counters["transition_windows"] == windows
+    assert counters["transition_frames"] == 64 * windows
 
 
 def test_shots_tile_the_video(media, shots_of):

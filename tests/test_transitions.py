@@ -70,9 +70,11 @@ FIRST, COUNT = 430, 163
 @pytest.fixture(scope="module")
 def small_frames(media) -> dict[str, np.ndarray]:
     """Those frames at 48x27 RGB, as upstream scales them (FFmpeg's bicubic swscale) and as
-    the shots analyzer does (OpenCV area interpolation)."""
+    the shots analyzer does (OpenCV area interpolation from the detectors' 256-wide frame)."""
     import av
     import cv2
+
+    from vidscope.analyzers.shots import detection_size
 
     out: dict[str, list[np.ndarray]] = {"bicubic": [], "area": []}
     with av.open(str(media("pyscenedetect/testvideo.mp4"))) as container:
@@ -85,7 +87,9 @@ def small_frames(media) -> dict[str, np.ndarray]:
                 frame.reformat(48, 27, "rgb24", interpolation="BICUBIC").to_ndarray()
             )
             bgr = cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
-            small = cv2.resize(bgr, (48, 27), interpolation=cv2.INTER_AREA)
+            size = detection_size(bgr.shape[1], bgr.shape[0], 256)
+            detected = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
+            small = cv2.resize(detected, (48, 27), interpolation=cv2.INTER_AREA)
             out["area"].append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
     return {k: np.stack(v) for k, v in out.items()}
 
@@ -194,3 +198,31 @@ def test_cuda_without_its_provider_runs_gated(clip, tmp_path):
     model = runs["cuda"].manifest["tracks"]["shots"]["model"]
     assert model["extra"]["provider"] == "CPUExecutionProvider"
     assert runs["cuda"].track("shots") == runs["cpu"].track("shots")
+
+
+def _ping_pong(frames: np.ndarray, count: int) -> np.ndarray:
+    """``count`` frames of a shot played forwards, backwards, forwards... (still that shot)."""
+    cycle = np.concatenate([frames, frames[::-1]])
+    return np.concatenate([cycle] * (count // len(cycle) + 1))[:count]
+
+
+@pytest.mark.slow
+def test_a_long_dissolve_is_one_transition(small_frames, transnet):
+    """A 2.4-second dissolve from testvideo's leaves shot to the negative of its stone shot
+    (48x27 frames, 30 of each shot alone before and after): TransNetV2 marks two pieces of
+    it, which are one dissolve inside the true span."""
+    from vidscope.analyzers.transitions import TransitionFinder
+
+    length, hold = 60, 30
+    shots = small_frames["area"]
+    a = _ping_pong(shots[:98], hold + length).astype(np.float32)
+    b = 255 - _ping_pong(shots[-34:], length + hold).astype(np.float32)
+    alpha = (np.arange(length) + 1)[:, None, None, None] / (length + 1)
+    blended = a[hold:] * (1 - alpha) + b[:length] * alpha
+    frames = np.concatenate([a[:hold], blended, b[length:]]).round().astype(np.uint8)
+    finder = TransitionFinder(transnet.predict, every_frame=False, dark=12.0)
+    found = [g for frame in frames for g in finder.push(frame)] + finder.finish()
+    assert [g.kind for g in found] == ["dissolve"]
+    assert hold <= found[0].first < found[0].last <= hold + length
+    assert found[0].last - found[0].first >= length * 2 // 3
+    assert finder.windows_run == 1

@@ -9,13 +9,22 @@ motion goes back and forth) and spread out (no single step is over :data:`SPREAD
 cut is one step).  On PySceneDetect's test clips and Megamind it fires on the fades and the
 dissolve and nowhere else (two frames of Megamind, shorter than a region).
 
-**The model.**  TransNetV2 (:mod:`vidscope.models.transnet`) reads upstream's windows of 100
-frames; ``every_frame`` runs every window (upstream's own use), otherwise only the windows whose
-predicted frames the gate marked, which costs nothing on footage without gradual change.  A
-run of at least :data:`MIN_FRAMES` frames that the model's ``many_hot`` head puts inside a
-transition (probability >= 0.5) is a transition; shorter runs are hard cuts, left to the
-content detector.  TransNetV2 barely reacts to wipes, so a gate region the model does not
-confirm is kept when, and only when, its frames are split rather than blended (a wipe).
+**Gated (the CPU default).**  Each region the gate marks is decided by the cheapest evidence
+that settles it: a region that reaches black is a fade, its span read from the mean level
+(:func:`fade_spans`: the level falls frame by frame into the black and rises out of it); a
+region whose frames are split between the two shots rather than blended is a wipe (TransNetV2
+barely reacts to wipes); any other region, a dissolve or a gradual change that is no
+transition at all (a slow pan, a light), is read by TransNetV2 in one window centred on it
+(:func:`~vidscope.models.transnet.centred_window`: 64 frames for a dissolve of up to a
+second and a quarter, at most 100).  So the model runs once per dissolve-like region, never
+on footage of cuts and fades.
+
+**Every frame** (``all``, or the model on a GPU): TransNetV2 reads upstream's windows of 100
+frames over the whole video; the gate only adds the wipes the model misses.
+
+Either way a run of at least :data:`MIN_FRAMES` frames that the model's ``many_hot`` head puts
+inside a transition (probability >= 0.5) is a transition; shorter runs are hard cuts, left to
+the content detector.
 
 **The type** (:func:`classify`), from the frames just before and after the span ``a`` and ``b``
 and the middle half of the span ``m``: a span that starts, ends or passes through black (mean
@@ -33,7 +42,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vidscope.models.transnet import STRIDE, WINDOW, window_frames
+from vidscope.models.transnet import (
+    CONTEXT,
+    SHORTEST,
+    STRIDE,
+    WINDOW,
+    centred_window,
+    window_frames,
+)
 
 SPAN = 10
 """Frames between the two frames the gate compares."""
@@ -46,6 +62,12 @@ GAP = 3
 """Gate frames this close together belong to one region."""
 KEEP = 400
 """Frames kept for classification (a longer transition is typed from its last part)."""
+LOOKAHEAD = SHORTEST // 2
+"""Frames seen past a gate region before it is decided: a centred window's right half."""
+BACK = SHORTEST // 2 + SPAN
+"""Frames before a gate region where the transition it finds may start."""
+STEP = 0.25
+"""Smallest change of the mean level (of 255) between two frames of a fade."""
 
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Batches ``[n, 100, 27, 48, 3]`` -> both heads' probabilities ``[n, 100]``."""
@@ -86,6 +108,37 @@ def classify(before: np.ndarray, inside: np.ndarray, after: np.ndarray, dark: fl
     return "wipe" if split * 2 <= blend else "dissolve"
 
 
+def fade_spans(levels: Sequence[float], lo: int, look: range, dark: float) -> list[Gradual] | None:
+    """The fades around the first black frame (mean level at most ``dark``) of ``look``, from
+    the frames' mean levels: a fade-out is the frames whose level falls, step after step, into
+    the black; a fade-in the frames whose level rises out of it; neither reaches back before
+    frame ``lo``.  None when no frame of ``look`` is black (not a fade), an empty list when the
+    black is reached by a cut (the content and fade detectors' part) or its fade-in has not
+    ended among the levels given."""
+    black = next((i for i in look if levels[i] <= dark), None)
+    if black is None:
+        return None
+    last = len(levels) - 1
+    out: list[Gradual] = []
+    first = black
+    while first > lo and levels[first - 1] > levels[first] + STEP:
+        first -= 1
+    bottom = black
+    while bottom < last and levels[bottom + 1] < levels[bottom] - STEP:
+        bottom += 1
+    if bottom - first - 1 >= MIN_FRAMES:
+        out.append(Gradual(first + 1, bottom - 1, "fade_out"))
+    top = bottom
+    while top < last and levels[top + 1] <= dark and levels[top + 1] <= levels[top] + STEP:
+        top += 1
+    end = top
+    while end < last and levels[end + 1] > levels[end] + STEP:
+        end += 1
+    if end < last and end - top - 1 >= MIN_FRAMES:
+        out.append(Gradual(top + 1, end - 1, "fade_in"))
+    return out
+
+
 def _runs(
     flags: Mapping[int, bool] | Sequence[bool], start: int, stop: int
 ) -> tuple[list[tuple[int, int]], int]:
@@ -118,14 +171,22 @@ class TransitionFinder:
     count: int = 0
     gate: list[bool] = field(default_factory=list)
     steps: list[float] = field(default_factory=list)
+    levels: list[float] = field(default_factory=list)
     many_hot: list[float] = field(default_factory=list)
     windows_run: int = 0
+    frames_read: int = 0
+    """Frames the model has read, all windows together (what its CPU cost follows)."""
     next_window: int = 0
     scanned: int = 0
-    """Frames before this are decided: every transition starting earlier has been given."""
+    """Frames before this have had their model runs and gate regions decided."""
     found: list[Gradual] = field(default_factory=list)
     """The latest transitions given: a run scanned again, or a gate region overlapping one of
     them, is the same transition."""
+
+    @property
+    def decided(self) -> int:
+        """Every transition starting before this frame has been given."""
+        return max(0, self.scanned - BACK)
 
     def push(self, rgb: np.ndarray) -> list[Gradual]:
         """Add the next frame; return the transitions decided now."""
@@ -134,6 +195,8 @@ class TransitionFinder:
         self.frames.pop(i - KEEP, None)
         self.count += 1
         self._gate(i)
+        if not self.every_frame:
+            return self._regions(self.count - LOOKAHEAD)
         while (self.next_window + 1) * STRIDE + WINDOW // 4 <= self.count:
             self._window(self.next_window)
             self.next_window += 1
@@ -141,15 +204,19 @@ class TransitionFinder:
 
     def finish(self) -> list[Gradual]:
         """The transitions still undecided at the end of the video."""
+        # Frames past the end mark no change: a region running into the last frame ends there.
+        self.gate.extend([False] * (GAP + 1))
+        if not self.every_frame:
+            return self._regions(self.count + GAP + 1)
         while self.next_window * STRIDE < self.count:
             self._window(self.next_window)
             self.next_window += 1
-        self.gate.append(False)
         self.many_hot.append(0.0)
         return self._scan(self.count + GAP + 1)
 
     def _gate(self, i: int) -> None:
         f = self.frames[i].astype(np.float32)
+        self.levels.append(float(f.mean()))
         self.steps.append(float(np.abs(f - self.frames[i - 1]).mean()) if i else 0.0)
         gradual = False
         if i >= SPAN and i - SPAN in self.frames:
@@ -162,22 +229,71 @@ class TransitionFinder:
             )
         self.gate.append(gradual)
 
-    def _window(self, k: int) -> None:
-        first, stop = k * STRIDE, min((k + 1) * STRIDE, self.count)
-        self.many_hot.extend([0.0] * (stop - len(self.many_hot)))
-        # A region shorter than SPAN // 2 frames is never a transition (see _scan).
-        marked = sum(self.gate[first : min(stop + SPAN, self.count)]) > SPAN // 2
-        if not (self.every_frame or marked):
-            return
-        indices = window_frames(k, self.count)
+    def _read(self, indices: np.ndarray) -> np.ndarray:
+        """The model's ``many_hot`` probabilities for the frames ``indices``."""
         batch = np.stack([self.frames[int(j)] for j in indices])[None]
         _, many_hot = self.predict(batch)
         self.windows_run += 1
-        kept = many_hot[0, WINDOW // 4 : WINDOW // 4 + stop - first]
+        self.frames_read += len(indices)
+        return many_hot[0]
+
+    def _window(self, k: int) -> None:
+        first, stop = k * STRIDE, min((k + 1) * STRIDE, self.count)
+        self.many_hot.extend([0.0] * (stop - len(self.many_hot)))
+        kept = self._read(window_frames(k, self.count))[CONTEXT : CONTEXT + stop - first]
         self.many_hot[first:stop] = [float(p) for p in kept]
 
+    def _regions(self, upto: int) -> list[Gradual]:
+        """Gated: decide the gate regions that end before frame ``upto``."""
+        upto = min(upto, len(self.gate))
+        if upto <= self.scanned:
+            return []
+        runs, self.scanned = _runs(self.gate, self.scanned, upto)
+        found: list[Gradual] = []
+        for g0, g1 in runs:
+            # The gate fires from about half its span into a linear transition until about
+            # two frames after it (measured on built dissolves and wipes of 25 frames).
+            a, b = max(0, g0 - SPAN // 2), max(g0, g1 - SPAN + 2)
+            if g1 - g0 < SPAN // 2 or self._known(a, b):
+                continue
+            look = range(max(0, g0 - SPAN), g1 + 1)
+            new = fade_spans(self.levels, max(0, g0 - BACK), look, self.dark)
+            if new is None:
+                new = [Gradual(a, b, "wipe")] if self._type(a, b) == "wipe" else self._confirm(a, b)
+            for g in new:
+                if not self._known(g.first, g.last):
+                    found.append(g)
+                    self.found.append(g)
+        self.found = self.found[-8:]
+        return sorted(found, key=lambda t: t.first)
+
+    def _confirm(self, a: int, b: int) -> list[Gradual]:
+        """The model's transition around the frames ``a`` to ``b``, read in one window
+        centred on them.  Runs of the model inside one gate region are one transition: on a
+        dissolve of two seconds or more TransNetV2 marks pieces of it (measured: 2.4 s between
+        a shot and its negative gave two runs), and beyond 100 frames its window sees the
+        middle of the change only, which is where it is surest."""
+        frames = centred_window(a, b)
+        read = self._read(np.clip(np.asarray(frames), 0, self.count - 1))
+        # Not the copies that pad an end of the video.
+        inside = {
+            i: p >= 0.5 for i, p in zip(frames, read.tolist(), strict=True) if 0 <= i < self.count
+        }
+        lo, hi = min(inside), max(inside) + 1
+        inside.update((i, False) for i in range(hi, hi + GAP + 1))
+        runs, _ = _runs(inside, lo, hi + GAP + 1)
+        runs = [
+            (first, last)
+            for first, last in runs
+            if last - first >= MIN_FRAMES - 1 and first <= b + SPAN // 2 and a - SPAN // 2 <= last
+        ]
+        if not runs:
+            return []
+        first, last = runs[0][0], runs[-1][1]
+        return [Gradual(first, last, self._type(first, last))]
+
     def _scan(self, upto: int) -> list[Gradual]:
-        """Decide the transitions that end before frame ``upto``."""
+        """Every frame: decide the transitions that end before frame ``upto``."""
         upto = min(upto, len(self.many_hot), len(self.gate))
         if upto <= self.scanned:
             return []
@@ -194,8 +310,6 @@ class TransitionFinder:
         for g0, g1 in gate_runs:
             if g1 - g0 < SPAN // 2 or self._known(g0 - SPAN, g1):
                 continue
-            # The gate fires from about half its span into a linear transition until about
-            # two frames after it (measured on built dissolves and wipes of 25 frames).
             a, b = max(0, g0 - SPAN // 2), max(g0, g1 - SPAN + 2)
             if self._type(a, b) == "wipe":
                 found.append(Gradual(a, b, "wipe"))
