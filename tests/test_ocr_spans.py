@@ -107,19 +107,47 @@ def test_brief_stray_readings_go_and_persistent_text_stays():
     assert [r["text"] for r in alone.finish()] == ["Привет мир друзья"]
 
 
-def _frame(text_on: bool, shift: int = 0) -> np.ndarray:
-    """A 64x256 BGR frame: a textured background (moved ``shift`` pixels) with a white bar
-    standing for text in the middle when ``text_on``."""
-    rng = np.random.default_rng(0)
-    background = rng.integers(0, 120, (64, 512, 3)).astype(np.uint8)
+def _frame(text_on: bool, shift: int = 0, seed: int = 0) -> np.ndarray:
+    """A 64x256 BGR frame: a textured background (blobs of 16 pixels, as footage is smooth
+    at that scale; moved ``shift`` pixels) with a white bar standing for text in the middle
+    when ``text_on``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    blobs = rng.integers(0, 120, (4, 32, 3)).astype(np.uint8)
+    background = cv2.resize(blobs, (512, 64), interpolation=cv2.INTER_CUBIC)
     image = np.ascontiguousarray(background[:, shift : shift + 256])
     if text_on:
         image[24:40, 64:192:8] = 255
     return image
 
 
+def _i420(bgr: np.ndarray) -> np.ndarray:
+    """A BGR frame as the decoder hands it over: I420 planes."""
+    import cv2
+
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+
+
+def _picture(raw: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_I420)
+
+
+def _step(before: np.ndarray, after: np.ndarray | None, frames, recognise) -> Step:
+    return Step(
+        _picture(_i420(before)),
+        None if after is None else _picture(_i420(after)),
+        [(t, _i420(f)) for t, f in frames],
+        _picture,
+        recognise,
+        (_i420(before), None if after is None else _i420(after)),
+    )
+
+
 @pytest.mark.parametrize("moving", [False, True])
-def test_edges_are_found_by_halving_the_frames_between(moving):
+def test_edges_are_found_without_reading_where_the_pixels_tell(moving):
     box = (64 / 256, 24 / 64, 192 / 256, 40 / 64)
     text = line("TEXT", box)
     appears = 7  # of 10 frames between the samples
@@ -128,18 +156,46 @@ def test_edges_are_found_by_halving_the_frames_between(moving):
 
     def recognise(image: np.ndarray, target: Line) -> bool:
         reads.append(1)
-        return bool(image[24:40, 64:192:8].min() == 255)
+        return bool(image[24:40, 64:192:8].min() >= 250)
 
-    step = Step(_frame(False), _frame(True, 40 * moving), frames, lambda im: im, recognise)
+    step = _step(_frame(False), _frame(True, 40 * moving), frames, recognise)
     assert step.appeared(text, 2.0) == pytest.approx(1.7)
-    looked = step.by_pixels + step.by_reading
-    assert looked <= 4  # log2(10) frames, not 10
-    assert (step.by_reading > 0) == moving  # pixels settle it on a still background
+    # Still or panning, the box changes most at one step, and the picture around it does not
+    # change as a whole there: that step is the edge, no frame looked at.
+    assert (step.by_change, step.by_pixels, step.by_reading) == (1, 0, 0)
     vanishing = [(1.0 + i / 10, _frame(i < 4, 4 * i * moving)) for i in range(10)]
-    gone = Step(_frame(True), _frame(False, 40 * moving), vanishing, lambda im: im, recognise)
+    gone = _step(_frame(True), _frame(False, 40 * moving), vanishing, recognise)
     assert gone.vanished(text, 2.0) == pytest.approx(1.4)
-    # Past the last sample there is no picture without the text to compare with.
-    past_end = Step(_frame(True), None, vanishing, lambda im: im, recognise)
+    assert (gone.by_change, gone.by_pixels, gone.by_reading) == (1, 0, 0)
+    # Past the last sample there is no picture without the text to compare with: read.
+    past_end = _step(_frame(True), None, vanishing, recognise)
     assert past_end.vanished(text, 2.0) == pytest.approx(1.4)
-    still_on = Step(_frame(True), None, vanishing[:3], lambda im: im, recognise)
+    assert 0 < past_end.by_reading <= 5  # the last frame, then log2(9) of the rest
+    still_on = _step(_frame(True), None, vanishing[:3], recognise)
     assert still_on.vanished(text, 2.0) is None
+
+
+def test_a_cut_between_the_samples_is_not_taken_for_the_edge():
+    """The text appears at the 8th frame between two samples, and the shot changes at the
+    4th: the box changes most at the cut, which is not the edge."""
+    box = (64 / 256, 24 / 64, 192 / 256, 40 / 64)
+    text = line("TEXT", box)
+
+    def picture(text_on: bool, shot: int) -> np.ndarray:
+        # Thin strokes: the text changes its box far less than the cut does.
+        image = _frame(False, seed=shot)
+        if text_on:
+            image[30:34, 64:192:16] = 255
+        return image
+
+    frames = [(1.0 + i / 10, picture(i >= 7, int(i >= 3))) for i in range(10)]
+
+    def recognise(image: np.ndarray, target: Line) -> bool:
+        return bool(image[30:34, 64:192:16].min() >= 250)
+
+    step = _step(picture(False, 0), picture(True, 1), frames, recognise)
+    changes = step._changes(text)
+    assert changes.argmax() == 3 and changes.max() >= 2 * np.partition(changes, -2)[-2]
+    assert step.appeared(text, 2.0) == pytest.approx(1.7)
+    # Two looks either side of the cut, then a search of the frames after it.
+    assert step.by_change == 0 and step.by_pixels + step.by_reading <= 2 + 3

@@ -168,6 +168,8 @@ class _Sample:
     lines: list[Line]
     image: np.ndarray
     """BGR at the analysis size."""
+    raw: np.ndarray
+    """The decoded I420 planes."""
 
 
 @dataclass
@@ -185,6 +187,7 @@ class _State:
     read: int = 0
     reused: int = 0
     edges: int = 0
+    by_change: int = 0
     by_pixels: int = 0
     by_reading: int = 0
 
@@ -338,32 +341,38 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             out += state.tracker.observe(time, state.shots.find(time), lines)
         return state.filter.add(out)
 
-    def _step(self, state: _State, after: np.ndarray | None) -> Step:
-        assert state.previous is not None
+    def _step(self, state: _State, after: _Sample | None) -> Step:
+        previous = state.previous
+        assert previous is not None
+        video = state.media.video
         return Step(
-            state.previous.image,
-            after,
+            previous.image,
+            after.image if after else None,
             state.between,
             lambda planes: self.picture(state, planes),
             self.recognise,
+            (previous.raw, after.raw if after else None),
+            video.rotation if video else 0,
         )
 
     def _count(self, state: _State, step: Step) -> None:
+        state.by_change += step.by_change
         state.by_pixels += step.by_pixels
         state.by_reading += step.by_reading
 
-    def _edges(self, state: _State, time: float, image: np.ndarray, lines: list[Line]) -> None:
+    def _edges(self, state: _State, sample: _Sample) -> None:
         """Time the edges of the blocks that appeared or vanished since the previous sample
-        (its lines get ``until``, ``lines`` get ``since``)."""
+        (its lines get ``until``, the new ``sample``'s get ``since``)."""
         previous = state.previous
         assert previous is not None
         p = self.params
+        lines, time = sample.lines, sample.time
         pairs = pair_up(previous.lines, lines, p.similarity, p.min_iou)
         gone = set(range(len(previous.lines))) - {i for i, _ in pairs}
         new = set(range(len(lines))) - {j for _, j in pairs}
         if not gone and not new:
             return
-        step = self._step(state, image)
+        step = self._step(state, sample)
         for i in gone:
             line = previous.lines[i]
             previous.lines[i] = line._replace(until=step.vanished(line, time))
@@ -377,19 +386,21 @@ class OcrAnalyzer(Analyzer[OcrParams]):
         image = self.picture(state, planes)
         blocks = block_luma(image)
         previous = state.previous
-        if previous is not None and is_still(blocks, state.blocks, p.still_level):
+        still = previous is not None and is_still(blocks, state.blocks, p.still_level)
+        if previous is not None and still:
             lines = list(previous.lines)
             state.reused += 1
         else:
             h, w = image.shape[:2]
             lines = merge_lines(self.read(image), w / h)
             state.read += 1
-            if previous is not None and p.edge_fps > p.fps:
-                self._edges(state, time, image, lines)
+        sample = _Sample(time, lines, image, planes)
+        if previous is not None and not still and p.edge_fps > p.fps:
+            self._edges(state, sample)
         state.blocks = blocks
         if previous is not None:
             state.pending.append((previous.time, previous.lines))
-        state.previous = _Sample(time, lines, image)
+        state.previous = sample
         state.between = []
 
     def process_batch(self, state: _State, items: Sequence[Item]) -> Iterable[Record]:
@@ -425,6 +436,7 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             "frames_read": state.read,
             "frames_reused": state.reused,
             "edges_timed": state.edges,
+            "edges_by_change": state.by_change,
             "edge_frames_compared": state.by_pixels,
             "edge_frames_read": state.by_reading,
             "spans_dropped": state.filter.dropped,
