@@ -443,6 +443,27 @@ def test_block_reader_context_and_bound():
     assert np.isclose(second.time, blocks[0].time + reader.block / SAMPLE_RATE)
 
 
+def test_vad_scoring_leaves_the_block_and_the_next_context_untouched(media):
+    """faster-whisper's Silero wrapper zeroes the end of the array it scores; the blocks
+    (whose tail is the next block's context) must not see that."""
+    from faster_whisper.vad import get_vad_model
+
+    from vidscope.analyzers.speech.vad import speech_scores
+
+    model = get_vad_model()
+    reader = BlockReader(block=2.048, context=0.512, multiple=512)
+    _, audio = load_audio(probe(media("faster-whisper/jfk.flac")))
+    blocks = []
+    for t in range(6):
+        chunk = audio[t * SAMPLE_RATE : (t + 1) * SAMPLE_RATE].astype(np.float32)
+        for block in reader.push(AudioChunk(float(t), chunk)):
+            kept = block.samples.copy()
+            speech_scores(model, block)
+            assert np.array_equal(block.samples, kept)
+            blocks.append(block)
+    assert len(blocks) >= 2 and np.abs(blocks[1].samples[: blocks[1].context]).max() > 0
+
+
 def test_shot_index():
     shots = ShotIndex()
     for i, (a, b) in enumerate([(0.0, 4.0), (4.0, 6.5), (6.5, 9.0)]):

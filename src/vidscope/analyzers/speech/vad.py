@@ -131,9 +131,10 @@ def silero_file() -> tuple[str, str] | None:
 
 def speech_scores(model: Any, block: Block) -> np.ndarray:
     """Silero frame scores for the new part of ``block`` (context scored, then dropped)."""
-    samples = block.samples
-    if len(samples) % FRAME:
-        samples = np.pad(samples, (0, FRAME - len(samples) % FRAME))
+    # A copy either way: faster-whisper's SileroVADModel zeroes the last 64 samples of the
+    # array it is given (its context setup writes through a view), and the block's samples
+    # are read again (the next block's context is a view of their tail).
+    samples = np.pad(block.samples, (0, -len(block.samples) % FRAME))
     scores = np.asarray(model(samples), dtype=np.float32).reshape(-1)
     new = -(-(len(block.samples) - block.context) // FRAME)
     return scores[block.context // FRAME :][:new]

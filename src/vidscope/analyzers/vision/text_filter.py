@@ -1,11 +1,14 @@
 """Which text spans are real text and which are stray readings of lines, edges and textures.
 
 A span read in at least ``persist`` sampled frames is kept as it is: text that stays is text,
-whatever it says (a channel logo "O", a clock digit).  A briefer span is held back until the
-end of the video and kept only if it has at least ``MIN_CHARS`` letters or digits, a mean
-score of at least ``MIN_SCORE``, and its letters are written in a script the video's text
-uses (the persistent spans' scripts, or every span's when none persists): a lone "m" or a CJK
-glyph read once in an English video goes.
+whatever it says (a channel logo "O", a clock digit).  A briefer span is kept only if it has
+at least ``MIN_CHARS`` letters or digits, a mean score of at least ``MIN_SCORE``, and its
+letters are written in a script the video's text uses (the persistent spans' scripts, or
+every span's when none persists): a lone "m" or a CJK glyph read once in an English video
+goes.  It is decided as soon as it can be: at once when it fails the first two rules, or when
+its script is one the persistent spans so far use (a name shown for two seconds then reaches
+the transcript's screen hints while its audio is still being decoded); otherwise at the end
+of the video, with every span's letters counted.
 """
 
 from __future__ import annotations
@@ -45,12 +48,16 @@ class SpanFilter:
         """Letters per script over the persistent spans, weighted by frames."""
 
     def add(self, records: list[Record]) -> list[Record]:
-        """The records that may be emitted now; the rest wait for :meth:`finish`."""
+        """The records that may be emitted now; the undecided ones wait for :meth:`finish`."""
         out = []
         for record in records:
             if record["frames"] >= self.persist:
                 for name, n in scripts(record["text"]).items():
                     self.letters[name] += n * record["frames"]
+                out.append(record)
+            elif not _legible(record):
+                self.dropped += 1
+            elif self.letters and _in_scripts(record, _known(self.letters)):
                 out.append(record)
             else:
                 self.held.append(record)
@@ -64,19 +71,27 @@ class SpanFilter:
             for record in self.held:
                 for name, n in scripts(record["text"]).items():
                     letters[name] += n * record["frames"]
-        total = sum(letters.values())
-        known = {name for name, n in letters.items() if n >= MIN_SHARE * total}
-        kept = [r for r in self.held if _plausible(r, known)]
+        known = _known(letters)
+        kept = [r for r in self.held if _in_scripts(r, known)]
         self.dropped += len(self.held) - len(kept)
         self.held = []
         return kept
 
 
-def _plausible(record: Record, known: set[str]) -> bool:
-    text = record["text"]
-    if sum(c.isalnum() for c in text) < MIN_CHARS or record["score"] < MIN_SCORE:
-        return False
-    found = scripts(text)
+def _known(letters: Counter[str]) -> set[str]:
+    """The scripts with at least ``MIN_SHARE`` of ``letters``."""
+    total = sum(letters.values())
+    return {name for name, n in letters.items() if n >= MIN_SHARE * total}
+
+
+def _legible(record: Record) -> bool:
+    """Whether a brief span has enough letters or digits, read with enough confidence."""
+    return sum(c.isalnum() for c in record["text"]) >= MIN_CHARS and record["score"] >= MIN_SCORE
+
+
+def _in_scripts(record: Record, known: set[str]) -> bool:
+    """Whether most of the span's letters are in the ``known`` scripts (or it has none)."""
+    found = scripts(record["text"])
     if not found:
         return True
     return sum(n for name, n in found.items() if name in known) * 2 > sum(found.values())
