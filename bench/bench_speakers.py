@@ -98,12 +98,22 @@ def accuracy(folder: Path) -> None:
     ))  # fmt: skip
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it started its program: ``VmHWM``, not ``getrusage``'s
+    ``ru_maxrss``, which Linux keeps across ``exec`` from the forked parent (the children
+    reported the bench's own 240-340 MB, the same for every analyzer set)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def child(path: str, analyzers: str, bundle: str) -> None:
     """Run in a fresh process and report its peak RSS (for ``long``)."""
     import vidscope
 
     result = vidscope.analyze(path, analyzers.split(","), bundle)
-    out: dict = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    out: dict = {"peak_rss_mb": peak_rss_mb()}
     tracks = manifest(Path(bundle))["tracks"]
     out["busy"] = {name: tracks[name]["timings"]["busy_s"] for name in analyzers.split(",")}
     if "speakers" in analyzers:

@@ -51,9 +51,6 @@ MAX_TERMS = 12
 words makes it more likely to write one of them."""
 MAX_KNOWN = 32
 """Names recognised earlier that stay candidates (the most recent)."""
-MAX_NEW_TOKENS = 224
-"""Most tokens a hinted decode writes per 30 s (half of Whisper's context, the rest being
-the hints and its own prompt)."""
 HOLD_S = 30.0
 """Audio held beyond a window while waiting for on-screen text; then it goes unhinted."""
 MAX_SIGHTINGS = 4000
@@ -153,17 +150,7 @@ class ScreenText:
             # hotwords rather than initial_prompt: the same text, but it reaches every 30 s
             # decode of the part, and "Name." as initial_prompt made tiny.en spend 4.5 times
             # the CPU for the same words (bench/bench_screen_hints.py).
-            # Unrelated hints make Whisper go on after the speech ("... today. is a great
-            # opportunity to be able to be able to ..." up to its length limit: 3.1 times a
-            # plain decode's CPU, bench/bench_screen_hints.py), so the hinted decode may write
-            # about as many tokens as the plain one did words, and once, at temperature 0
-            # (its fallbacks at higher temperatures only sample more of the same).
-            words = sum(len(r["words"]) for r in records)
-            hinted = redo(
-                hotwords=", ".join(missing),
-                temperature=0.0,
-                max_new_tokens=min(MAX_NEW_TOKENS, 2 * words + 16),
-            )
+            hinted = redo(hotwords=", ".join(missing))
             self.recognised(splice(records, hinted, missing))
 
     def prune(self, before: float) -> None:

@@ -284,11 +284,10 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         return language_parts(audio, offset, spans, partial(identify, self._model))
 
     def _decode(
-        self, audio: np.ndarray, language: str, at: float, spans: list[Record], **hint: Any
+        self, audio: np.ndarray, language: str, at: float, spans: list[Record], **hint: str
     ) -> list[Record]:
         """Records of one language part starting at media time ``at``; ``hint`` is
-        faster-whisper's ``initial_prompt`` or ``hotwords`` (and ``temperature``), or
-        nothing."""
+        ``initial_prompt`` or ``hotwords`` for faster-whisper, or nothing."""
         p = self.params
         segments, _info = self._model.transcribe(
             audio,
