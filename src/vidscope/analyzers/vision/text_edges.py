@@ -122,6 +122,7 @@ class Step:
     rotation: int = 0
     pictures: dict[int, np.ndarray] = field(default_factory=dict)
     edges: dict[str, int] = field(default_factory=dict)
+    cuts: dict[Box, bool] = field(default_factory=dict)
     """The latest edge found of each kind (``appeared``, ``vanished``) between these samples."""
     by_change: int = 0
     """Edges the change profile settled without a look."""
@@ -183,8 +184,12 @@ class Step:
         return k
 
     def _cut_inside(self, box: Box) -> bool:
-        """Whether a cut lies between the two samples (outside ``box``)."""
-        return self.raw[1] is None or any(self._cut(k, box) for k in range(len(self.frames) + 1))
+        """Whether a cut lies between the two samples (outside ``box``); asked at every look,
+        answered once per box."""
+        if box not in self.cuts:
+            steps = range(len(self.frames) + 1)
+            self.cuts[box] = self.raw[1] is None or any(self._cut(k, box) for k in steps)
+        return self.cuts[box]
 
     def _cut(self, k: int, box: Box) -> bool:
         """Whether the picture outside ``box`` changed as a whole at step ``k`` (a cut), not
