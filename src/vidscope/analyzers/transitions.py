@@ -139,6 +139,16 @@ def fade_spans(levels: Sequence[float], lo: int, look: range, dark: float) -> li
     return out
 
 
+def _gated_span(g0: int, g1: int) -> tuple[int, int] | None:
+    """The frames of the transition a run of gate frames ``g0`` to ``g1`` stands for, or None
+    for a run too short to be one.  The gate fires from about half its span into a linear
+    transition until about two frames after it (measured on built dissolves and wipes of 25
+    frames)."""
+    if g1 - g0 < SPAN // 2:
+        return None
+    return max(0, g0 - SPAN // 2), max(g0, g1 - SPAN + 2)
+
+
 def _runs(
     flags: Mapping[int, bool] | Sequence[bool], start: int, stop: int
 ) -> tuple[list[tuple[int, int]], int]:
@@ -251,11 +261,10 @@ class TransitionFinder:
         runs, self.scanned = _runs(self.gate, self.scanned, upto)
         found: list[Gradual] = []
         for g0, g1 in runs:
-            # The gate fires from about half its span into a linear transition until about
-            # two frames after it (measured on built dissolves and wipes of 25 frames).
-            a, b = max(0, g0 - SPAN // 2), max(g0, g1 - SPAN + 2)
-            if g1 - g0 < SPAN // 2 or self._known(a, b):
+            span = _gated_span(g0, g1)
+            if span is None or self._known(*span):
                 continue
+            a, b = span
             look = range(max(0, g0 - SPAN), g1 + 1)
             new = fade_spans(self.levels, max(0, g0 - BACK), look, self.dark)
             if new is None:
@@ -308,9 +317,10 @@ class TransitionFinder:
                 found.append(Gradual(a, b, self._type(a, b)))
                 self.found.append(found[-1])
         for g0, g1 in gate_runs:
-            if g1 - g0 < SPAN // 2 or self._known(g0 - SPAN, g1):
+            span = _gated_span(g0, g1)
+            if span is None or self._known(g0 - SPAN, g1):
                 continue
-            a, b = max(0, g0 - SPAN // 2), max(g0, g1 - SPAN + 2)
+            a, b = span
             if self._type(a, b) == "wipe":
                 found.append(Gradual(a, b, "wipe"))
                 self.found.append(found[-1])

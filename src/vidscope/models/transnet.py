@@ -34,7 +34,7 @@ STRIDE = 50
 CONTEXT = (WINDOW - STRIDE) // 2
 """Frames of context before the first kept prediction of a window."""
 SHORTEST = 64
-"""Frames of the shortest window :func:`centred_frames` gives."""
+"""Frames of the shortest window :func:`centred_window` gives."""
 AROUND = 16
 """Frames of context a centred window keeps on each side of the frames it is for.  Measured on
 testvideo.mp4's 31-frame dissolve: 64 frames centred on it (16-17 of context each side) put
