@@ -1,4 +1,5 @@
-"""Short spoken commands with known text, synthesised with espeak-ng, and word error rate.
+"""Short spoken commands with known text, synthesised with espeak-ng or recorded, and word
+error rate.
 
 Shared by ``tests/test_short_utterances.py`` and ``bench/bench_short_utterances.py``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,52 @@ def commands(
     audio = np.concatenate(parts)
     audio += noise * rng.standard_normal(len(audio)).astype(np.float32)
     return np.clip(audio, -1.0, 1.0), spoken
+
+
+CHANNELS = (
+    "Front_Center",
+    "Front_Left",
+    "Front_Right",
+    "Rear_Center",
+    "Rear_Left",
+    "Rear_Right",
+    "Side_Left",
+    "Side_Right",
+)
+"""alsa-utils' recorded channel names (/usr/share/sounds/alsa/NAME.wav): one human voice
+saying two words ("front center"), 48 kHz."""
+
+
+ALSA_SOUNDS = "/usr/share/sounds/alsa"
+
+
+def channel_clips(folder: str = ALSA_SOUNDS) -> dict[str, np.ndarray]:
+    """The recorded channel names in ``folder``, decoded to 16 kHz mono."""
+    from vidscope.media.decode import load_audio
+    from vidscope.media.probe import probe
+
+    return {name: load_audio(probe(Path(folder) / f"{name}.wav"))[1] for name in CHANNELS}
+
+
+def recorded(
+    clips: dict[str, np.ndarray], seed: int, *, gain: float = 1.0, noise: float = 0.002
+) -> tuple[np.ndarray, list[Utterance]]:
+    """Each of the recorded channel names ``clips`` (16 kHz samples by name) twice, in a
+    random order, 1-3 s of silence between them, scaled by ``gain``, under white noise."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(CHANNELS)).tolist() * 2
+    parts = [np.zeros(RATE // 2, np.float32)]
+    said: list[Utterance] = []
+    t = 0.5
+    for k in order:
+        speech = gain * clips[CHANNELS[k]]
+        said.append(Utterance(t, t + len(speech) / RATE, CHANNELS[k].replace("_", " ").lower()))
+        gap = round(float(rng.uniform(1.0, 3.0)) * RATE)
+        parts += [speech, np.zeros(gap, np.float32)]
+        t += (len(speech) + gap) / RATE
+    audio = np.concatenate(parts)
+    audio += noise * rng.standard_normal(len(audio)).astype(np.float32)
+    return np.clip(audio, -1.0, 1.0), said
 
 
 def filtered(asr: Any, audio: np.ndarray) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.speech import omni, yamnet
 from vidscope.analyzers.speech.audio_events import AudioEventsAnalyzer, AudioEventsParams
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, BlockReader, quiet_cut
-from vidscope.analyzers.speech.language import language_parts
+from vidscope.analyzers.speech.language import Evidence, language_parts
 from vidscope.analyzers.speech.speech import SpeechAnalyzer
 from vidscope.analyzers.speech.transcript import (
     TranscriptAnalyzer,
@@ -420,6 +420,34 @@ def test_language_switch_is_found_between_spans():
     assert one == [(0, "en")]
     unsure = language_parts(audio, 0.0, spans, lambda s: ("lv", 0.4) if s[0] > 20 else ("de", 0.9))
     assert unsure == [(0, "de")]  # a doubtful identification is no evidence of a switch
+
+
+def test_doubtful_window_keeps_the_inputs_language():
+    # Whisper base on a quiet recorded command: one 1.3 s snippet, "vi" at 0.85.
+    spans = _spans((2.0, 3.3))
+    audio = np.zeros(10 * SAMPLE_RATE, np.float32)
+    english = Evidence({"en": 2.1, "vi": 0.3})
+    said = {1.3: ("vi", 0.85), 10.0: ("en", 0.55)}  # by the seconds identified
+    calls = []
+
+    def ident(snippet: np.ndarray) -> tuple[str, float]:
+        calls.append(len(snippet) / SAMPLE_RATE)
+        return said[round(len(snippet) / SAMPLE_RATE, 1)]
+
+    assert language_parts(audio, 0.0, spans, ident, english) == [(0, "en")]
+    assert calls == [1.3, 1.3, 10.0]  # the window's 30 s (here 10 s) identified too
+    assert english.totals["vi"] == pytest.approx(0.3 + 2 * 0.85)
+    # The same window opening an input: nothing to keep, the 30 s decide.
+    assert language_parts(audio, 0.0, spans, ident) == [(0, "en")]
+    # Once the window's 30 s are sure, they decide whatever came before.
+    said[10.0] = ("vi", 0.9)
+    assert language_parts(audio, 0.0, spans, ident, english) == [(0, "vi")]
+    # Two sure snippets of different speech that agree decide at once.
+    long = _spans((0.5, 5.0), (5.5, 9.5))
+    calls.clear()
+    said[4.0] = ("de", 0.95)
+    assert language_parts(audio, 0.0, long, ident, Evidence({"en": 5.0})) == [(0, "de")]
+    assert calls == [4.0, 4.0]
 
 
 def test_silent_cut_prefers_the_longest_pause():

@@ -10,9 +10,10 @@ by the window's start, so memory holds one window whatever the length of the med
 **Language.**  With a multilingual model and no ``language`` parameter, each window's
 language is identified on its first and last seconds of speech, and a window that switches
 language is transcribed in two parts (see :mod:`~vidscope.analyzers.speech.language`), so a
-file can go from English to German mid-window.  Whisper then decodes each part in its
-language; left to itself it decodes a whole window in the language of its start and drops
-or translates the rest.  An English-only model always reports ``en``.
+file can go from English to German mid-window; a window whose identification is doubtful
+(quiet or sparse speech) keeps the language the input has spoken so far.  Whisper then
+decodes each part in its language; left to itself it decodes a whole window in the language
+of its start and drops or translates the rest.  An English-only model always reports ``en``.
 
 **Voice activity.**  The window's speech spans (the ``speech`` track's settings, with
 ``vad_threshold``) also decide what Whisper sees: a window without speech is not sent to it
@@ -77,7 +78,7 @@ from vidscope.analyzers.base import (
 from vidscope.analyzers.shot_index import ShotIndex
 from vidscope.analyzers.speech.align import snap_words
 from vidscope.analyzers.speech.buffer import SAMPLE_RATE, AudioBuffer, quiet_cut
-from vidscope.analyzers.speech.language import identify, language_parts
+from vidscope.analyzers.speech.language import Evidence, identify, language_parts
 from vidscope.analyzers.speech.screen_hints import HOLD_S, ScreenText, rare
 from vidscope.analyzers.speech.speaker_turns import TurnIndex, assign_speakers
 from vidscope.analyzers.speech.vad import SpeechParams, speech_spans
@@ -130,6 +131,7 @@ class _State:
     speakers: TurnIndex | None = None
     held: list[Record] = field(default_factory=list)
     """Segments waiting for the speaker turns."""
+    languages: Evidence = field(default_factory=Evidence)
 
 
 def silent_cut(spans: Sequence[Record], time: float, lo: int, hi: int) -> int | None:
@@ -273,7 +275,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         )
 
     def _parts(
-        self, offset: float, audio: np.ndarray, spans: list[Record]
+        self, state: _State, offset: float, audio: np.ndarray, spans: list[Record]
     ) -> list[tuple[int, str]]:
         """Where each language of the window starts (one part unless it switches)."""
         p = self.params
@@ -281,7 +283,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
             return [(0, "en")]  # what an English-only model decodes, whatever was asked
         if p.language is not None:
             return [(0, p.language)]
-        return language_parts(audio, offset, spans, partial(identify, self._model))
+        return language_parts(audio, offset, spans, partial(identify, self._model), state.languages)
 
     def _decode(
         self, audio: np.ndarray, language: str, at: float, spans: list[Record], **hint: str
@@ -309,7 +311,7 @@ class TranscriptAnalyzer(Analyzer[TranscriptParams]):
         """Records of one window, whose speech ``spans`` are known."""
         if not spans or len(audio) < MIN_AUDIO_S * SAMPLE_RATE:
             return []  # nothing voiced: Whisper could only invent text
-        parts = self._parts(offset, audio, spans)
+        parts = self._parts(state, offset, audio, spans)
         out: list[Record] = []
         for (start, language), (end, _) in zip(parts, [*parts[1:], (len(audio), "")], strict=True):
             at = offset + start / SAMPLE_RATE
