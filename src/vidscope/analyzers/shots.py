@@ -114,6 +114,17 @@ class _State:
     index: int = 0
 
 
+def _inside(t: float, kind: str, start: float, end: float) -> bool:
+    """Whether a content cut at ``t`` is part of the gradual transition ``kind`` over
+    ``start`` to ``end``.  A short dissolve or wipe changes the picture most at its edges'
+    frames, where the content detector fires (measured: 8 and 12 frames, at the first or
+    the first after); a cut from black onto a fade-in's first frame stays a cut (the
+    PySceneDetect goldens)."""
+    if kind in ("dissolve", "wipe"):
+        return start <= t <= end
+    return start < t < end
+
+
 class ShotsAnalyzer(Analyzer[ShotsParams]):
     """Cuts, fades and gradual transitions; one record per shot with its start/end and how
     it begins and ends."""
@@ -269,8 +280,8 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
         """Drop each gradual transition within ``min_len`` of an exact boundary or of the
         video's start: that boundary stays at its frame-exact time.  A fade through black
         takes the gradual transitions' spans (its fade-out and fade-in) as its own; a cut
-        strictly inside a gradual transition's span (a fast fade or dissolve the content
-        detector fired on) becomes that transition, at the cut's time."""
+        inside a gradual transition's span (a fast fade or dissolve the content detector
+        fired on) becomes that transition, at the cut's time."""
         bounds = state.boundaries = _through_black(state.boundaries, min_len)
         exact = [i for i, b in enumerate(bounds) if b[4]]
         keep = []
@@ -283,7 +294,7 @@ class ShotsAnalyzer(Analyzer[ShotsParams]):
                 t, other, first, last, _ = bounds[i]
                 if other == "fade":
                     bounds[i] = (t, other, min(first, start), max(last, end), True)
-                elif other == "cut" and start < t < end:
+                elif other == "cut" and _inside(t, kind, start, end):
                     bounds[i] = (t, kind, start, end, True)
             first_time = state.first_time if state.first_time is not None else start
             keep.append(not near and start - min_len >= first_time)
