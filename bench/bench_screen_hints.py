@@ -19,8 +19,12 @@ clip), the name's start/end error against espeak's spans, the largest and mean s
 other words against ``plain`` (words the two decodes agree on), and the CPU seconds of
 decoding (all threads; the wall time on a shared machine says little).
 
+``--long``: one longer input instead, a promo whose name is on screen, ten times JFK's
+inaugural excerpt (the name neither shown nor said), and the promo again with nothing on
+screen: how many windows each way decodes, and with hints.
+
     .venv/bin/python bench/bench_screen_hints.py [--model tiny.en] [--voices en-us,en-gb]
-        [--names Brightwell,Novalune] [--ways plain,screen,hotwords]
+        [--names Brightwell,Novalune] [--ways plain,screen,hotwords] [--long [NAME]]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from common import ROOT, table
+from common import MEDIA, ROOT, table
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -58,11 +62,17 @@ class Forced(TranscriptAnalyzer):
 
     forced: dict[str, str]
 
+    calls: dict[str, int]
+
     def _decode(self, audio, language, at, spans, **hint):  # type: ignore[no-untyped-def]
+        way = "hinted" if hint else "plain"
+        self.calls[way] = self.calls.get(way, 0) + 1
         return super()._decode(audio, language, at, spans, **(hint or self.forced))
 
 
-def transcribe(asr: TranscriptAnalyzer, promo: Promo, screen: list[Record] | None) -> Any:
+def transcribe(
+    asr: TranscriptAnalyzer, promo: Promo, screen: list[Record] | None, ocr_first: bool = False
+) -> Any:
     chunks: list[Item] = [
         AudioChunk(t / SAMPLE_RATE, promo.audio[t : t + SAMPLE_RATE])
         for t in range(0, len(promo.audio), SAMPLE_RATE)
@@ -70,7 +80,8 @@ def transcribe(asr: TranscriptAnalyzer, promo: Promo, screen: list[Record] | Non
     state = asr.start(None, frozenset() if screen is None else frozenset({"ocr"}))  # type: ignore[arg-type]
     t0 = time.process_time()
     out: list[Record] = []
-    for item in [*chunks, *(TrackRecord("ocr", r) for r in screen or [])]:
+    records: list[Item] = [TrackRecord("ocr", r) for r in screen or []]
+    for item in [*records, *chunks] if ocr_first else [*chunks, *records]:
         out.extend(asr.process_batch(state, [item]))
     out += asr.finish(state)
     return [w for r in out for w in r["words"]], time.process_time() - t0
@@ -105,16 +116,45 @@ def name_errors(words: list[Record], name: str, spans: list[tuple[float, float]]
     return out
 
 
+def long_input(asr: Forced, name: str) -> None:
+    """The ``--long`` case (see the module's docstring)."""
+    from vidscope.media.decode import load_audio
+    from vidscope.media.probe import probe
+
+    _, jfk = load_audio(probe(MEDIA / "faster-whisper/jfk.flac"))
+    promo = narration(name, "en-us")
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    long = Promo(np.concatenate([promo.audio, gap, *[jfk, gap] * 10, promo.audio]))
+    # The name on screen during the first promo; then OCR has passed the whole input.
+    shown = {"start": 0.0, "end": promo.duration, "text": name.upper(), "score": 0.97}
+    passed = {"start": long.duration, "end": long.duration + 20, "text": "", "score": 1.0}
+    rows = []
+    for way, screen in (("plain", None), ("screen (vidscope)", [shown, passed])):
+        asr.forced, asr.calls = {}, {}
+        words, seconds = transcribe(asr, long, screen, ocr_first=True)
+        right = sum(norm(w["word"]) == name.lower() for w in words)
+        decodes = f"{asr.calls.get('plain', 0)} + {asr.calls.get('hinted', 0)} hinted"
+        rows.append([way, f"{long.duration:.0f}", decodes, f"{right}/6", f"{seconds:.1f}"])
+        print(f"{way}: {' '.join(w['word'] for w in words[-12:])}")
+    header = ["way", "audio s", "window decodes", "names right", "CPU s"]
+    print(table(header, rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--voices", default="en-us,en-gb,en-029")
     ap.add_argument("--names", default=",".join(NAMES))
     ap.add_argument("--ways", default=",".join(WAYS), help="plain must be one of them")
+    ap.add_argument("--long", metavar="NAME", nargs="?", const="Novalune", help="the long input")
     args = ap.parse_args()
     params = TranscriptParams(asr_model=args.model, download=False)
     asr = Forced(params)
     asr.setup()
+    asr.calls = {}
+    if args.long:
+        long_input(asr, args.long)
+        return
     stats: dict[str, dict[str, list]] = {}
     for name in args.names.split(","):
         for voice in args.voices.split(","):

@@ -26,6 +26,7 @@ from vidscope.analyzers.speech.screen_hints import (
     HOLD_S,
     MARGIN_S,
     ScreenText,
+    Spliced,
     norm,
     rare,
     splice,
@@ -159,6 +160,39 @@ def test_known_names_stay_hints(asr):
     assert screen.hints(100.0, 110.0) == ["Novalune"]
 
 
+def test_known_names_decode_again_only_where_misheard_before(asr):
+    """A name recognised earlier hints every later window, but a window is decoded again for
+    it only where its plain decode says what the name was heard as before."""
+    screen = ScreenText(lambda word: rare(asr._model.hf_tokenizer, word))
+    screen.add({"start": 0.0, "end": 5.0, "text": "NOVALUNE", "score": 0.9})
+    redone: list[str] = []
+
+    def redo(plain: list[Record], **hint: str) -> list[Record]:
+        redone.append(hint["hotwords"])
+        words = [w["word"] for r in plain for w in r["words"]]
+        at = words.index(" no") if " no" in words else None
+        if at is None or words[at + 1] != " balloon":
+            return plain
+        named = [_w(" Novalune", 0.5, 1.1) if w["word"] == " no" else w for w in plain[0]["words"]]
+        return [_seg(*(w for w in named if w["word"] != " balloon"))]
+
+    def window(*words: str) -> list[Record]:
+        return [_seg(*(_w(" " + w, 0.1 + i * 0.3, 0.3 + i * 0.3) for i, w in enumerate(words)))]
+
+    first = window("join", "no", "balloon")
+    screen.improve(first, 0.0, 10.0, lambda **h: redo(first, **h))
+    assert [w["word"] for w in first[0]["words"]] == [" join", " Novalune"] and redone
+    screen.prune(100.0)
+    redone.clear()
+    elsewhere = window("we", "build", "tools")  # the name neither on screen nor said
+    screen.improve(elsewhere, 100.0, 110.0, lambda **h: redo(elsewhere, **h))
+    assert redone == []
+    again = window("at", "no", "balloon", "today")  # heard as before, off screen
+    screen.improve(again, 200.0, 210.0, lambda **h: redo(again, **h))
+    assert redone == ["Novalune"]
+    assert [w["word"] for w in again[0]["words"]] == [" at", " Novalune", " today"]
+
+
 @pytest.mark.slow
 def test_promo_through_engine(tmp_path: Path, promo):
     need("cv2", reason="the shots extra is not installed")
@@ -192,7 +226,9 @@ def test_splice_takes_only_hinted_terms_said_over_other_words():
         _seg(_w(" Join", 0.0, 0.4), _w(" Novalune.", 0.55, 1.2), _w(" Today", 1.2, 1.6)),
         _seg(_w(" Novalune", 3.0, 3.5)),  # said where the plain decode heard nothing
     ]
-    assert splice(plain, hinted, ["Novalune", "Halcyra"]) == ["Novalune"]
+    assert splice(plain, hinted, ["Novalune", "Halcyra"]) == [
+        Spliced("Novalune", ("no", "balloon"))
+    ]
     # The name spans two plain segments: the first takes it, with the plain words' times
     # and punctuation; "today." stays the plain decode's.
     assert [r["text"] for r in plain] == ["Join Novalune", "today."]

@@ -18,9 +18,15 @@ as a narrator's name would be written.
 recognised earlier in the input (a term that was heard once, with or without a hint, stays
 a candidate for the rest of the input), at most ``MAX_TERMS`` of them.
 
-**Splicing.**  Whisper decodes each window without hints first.  Only when some hinted term
-is missing from what it heard is the window decoded again with the terms as faster-whisper's
-``hotwords`` (a prompt before each decoding), and only where the two decodes differ *and*
+**When to decode again.**  Whisper decodes each window without hints first.  The window is
+decoded again, with the terms as faster-whisper's ``hotwords`` (a prompt before each
+decoding), only when a term seen on screen near it is missing from what it heard, or when it
+heard words that an earlier hinted decode replaced with a name ("no balloon", once
+Novalune took its place: how Whisper hears that voice say it).  A name recognised earlier
+and neither on screen nor misheard so is no reason to decode again: otherwise every window
+after a name was heard once would be decoded twice.
+
+**Splicing.**  Only where the two decodes differ *and*
 the hinted one wrote a hinted term over the middle of words the plain one wrote does that
 term replace them, keeping their times (so the words around stay in step) and their
 trailing punctuation.  Every other word, its text and its times, is the plain decode's:
@@ -102,6 +108,8 @@ class ScreenText:
         self.rare = rare
         self._seen: deque[Sighting] = deque(maxlen=MAX_SIGHTINGS)
         self._known: dict[str, str] = {}
+        self._misheard: dict[tuple[str, ...], str] = {}
+        """Words a hinted decode replaced with a name -> that name (the most recent)."""
         self.until = float("-inf")
         """Media time up to which every sighting is known (the latest record's end)."""
 
@@ -115,19 +123,31 @@ class ScreenText:
         """Whether every sighting that could hint audio ending at ``end`` has arrived."""
         return self.until >= end + MARGIN_S
 
-    def hints(self, start: float, end: float) -> list[str]:
-        """Terms for the audio ``[start, end)``: seen near it, then names known earlier."""
-        shown: dict[str, tuple[float, str]] = {}
+    def shown(self, start: float, end: float) -> list[str]:
+        """Terms seen on screen near the audio ``[start, end)``, longest seen first."""
+        seen: dict[str, tuple[float, str]] = {}
         for s in self._seen:
             if s.start < end + MARGIN_S and s.end > start - MARGIN_S:
                 key = norm(s.term)
-                seconds = shown.get(key, (0.0, s.term))[0] + s.end - s.start
-                shown[key] = (seconds, s.term)
-        ranked = sorted(shown.items(), key=lambda kv: -kv[1][0])
-        terms = dict((key, term) for key, (_, term) in ranked)
+                seconds = seen.get(key, (0.0, s.term))[0] + s.end - s.start
+                seen[key] = (seconds, s.term)
+        return [term for _, term in sorted(seen.values(), key=lambda v: -v[0])]
+
+    def hints(self, start: float, end: float) -> list[str]:
+        """Terms for the audio ``[start, end)``: seen near it, then names known earlier."""
+        terms = {norm(term): term for term in self.shown(start, end)}
         for key, term in reversed(self._known.items()):
             terms.setdefault(key, term)
         return list(terms.values())[:MAX_TERMS]
+
+    def misheard(self, records: Sequence[Record]) -> list[str]:
+        """The names whose earlier mishearing ``records`` say again."""
+        said = tuple(norm(w["word"]) for r in records for w in r["words"])
+        return [
+            term
+            for words, term in self._misheard.items()
+            if any(said[i : i + len(words)] == words for i in range(len(said)))
+        ]
 
     def recognised(self, terms: Iterable[str]) -> None:
         """Remember ``terms`` as heard: hints for the rest of the input."""
@@ -146,12 +166,19 @@ class ScreenText:
         known = heard(records, terms)
         self.recognised(known)
         missing = [t for t in terms if t not in known]
-        if missing:
+        shown = set(self.shown(start, end))
+        if any(t in shown for t in missing) or self.misheard(records):
             # hotwords rather than initial_prompt: the same text, but it reaches every 30 s
             # decode of the part, and "Name." as initial_prompt made tiny.en spend 4.5 times
             # the CPU for the same words (bench/bench_screen_hints.py).
             hinted = redo(hotwords=", ".join(missing))
-            self.recognised(splice(records, hinted, missing))
+            spliced = splice(records, hinted, missing)
+            self.recognised(dict.fromkeys(s.term for s in spliced))
+            for s in spliced:
+                self._misheard.pop(s.heard, None)
+                self._misheard[s.heard] = s.term
+            while len(self._misheard) > MAX_KNOWN:
+                del self._misheard[next(iter(self._misheard))]
 
     def prune(self, before: float) -> None:
         """Forget sightings no audio from ``before`` on can be hinted with."""
@@ -190,6 +217,14 @@ def _merged(word: Record, victims: Sequence[Record]) -> Record:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Spliced:
+    """A hinted term put in place of the plain words ``heard`` (normalised)."""
+
+    term: str
+    heard: tuple[str, ...]
+
+
 def _replacements(
     old: Sequence[Record], new: Sequence[Record], keys: dict[str, str]
 ) -> dict[int, tuple[int, Record]]:
@@ -214,10 +249,10 @@ def _replacements(
     return out
 
 
-def splice(plain: list[Record], hinted: Sequence[Record], terms: Sequence[str]) -> list[str]:
+def splice(plain: list[Record], hinted: Sequence[Record], terms: Sequence[str]) -> list[Spliced]:
     """Put into ``plain`` (in place) each hinted term the ``hinted`` decode wrote over other
     plain words (see the module's *Splicing*); flag it ``screen``, list the terms in its
-    segment's ``hints``, and return the terms that went in."""
+    segment's ``hints``, and return what went in, in place of which words."""
     keys = {norm(t): t for t in terms}
     flat = _flat(plain)
     replaced = _replacements([w for _, w in flat], [w for _, w in _flat(hinted)], keys)
@@ -225,15 +260,19 @@ def splice(plain: list[Record], hinted: Sequence[Record], terms: Sequence[str]) 
         return []
     rebuilt: list[list[Record]] = [[] for _ in plain]
     used: dict[int, list[str]] = {}
+    out: list[Spliced] = []
     i = 0
     while i < len(flat):
         owner = flat[i][0]
         if i in replaced:
-            i, word = replaced[i]
+            stop, word = replaced[i]
+            term = keys[norm(word["word"])]
+            out.append(Spliced(term, tuple(norm(w["word"]) for _, w in flat[i:stop])))
+            i = stop
             rebuilt[owner].append(word)
             hints = used.setdefault(owner, [])
-            if keys[norm(word["word"])] not in hints:
-                hints.append(keys[norm(word["word"])])
+            if term not in hints:
+                hints.append(term)
         else:
             rebuilt[owner].append(flat[i][1])
             i += 1
@@ -250,4 +289,4 @@ def splice(plain: list[Record], hinted: Sequence[Record], terms: Sequence[str]) 
         if index in used:
             record["hints"] = used[index]
     plain[:] = [s for s in plain if s["words"]]
-    return list(dict.fromkeys(t for found in used.values() for t in found))
+    return out
