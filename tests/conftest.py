@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,10 @@ def debian_file():
         return require(p, f"from Debian package {package}")
 
     return get
+
+
+def foreground() -> None:
+    """``preexec_fn`` for a command the test interrupts as a terminal's Ctrl-C would: SIGINT
+    at its default, as in a terminal's foreground job, also when the tests themselves run as
+    a background job (whose commands inherit SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

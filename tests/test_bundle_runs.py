@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import vidscope
+from conftest import foreground
 from test_cli import assert_clean_error
 from test_cli import vidscope as run_cli
 from vidscope.errors import BundleBusy
@@ -62,6 +63,7 @@ class Run:
                 stderr=errors,
                 text=True,
                 start_new_session=True,
+                preexec_fn=foreground,
             )
         self.events: list[dict[str, Any]] = []
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need
+from conftest import foreground, need
 from slow_origin import SlowOrigin
 from test_cli import assert_clean_error, vidscope
 from vidscope.errors import InputError
@@ -301,6 +301,7 @@ def test_cli_interrupt_during_a_stalled_download(origin: SlowOrigin, tmp_path: P
         env={**os.environ, "VIDSCOPE_CACHE_DIR": str(tmp_path / "cache")},
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=foreground,
     )  # fmt: skip
     try:
         _wait_for_request(origin)
