@@ -135,7 +135,10 @@ class ScreenText:
 
     def hints(self, start: float, end: float) -> list[str]:
         """Terms for the audio ``[start, end)``: seen near it, then names known earlier."""
-        terms = {norm(term): term for term in self.shown(start, end)}
+        return self._with_known(self.shown(start, end))
+
+    def _with_known(self, shown: list[str]) -> list[str]:
+        terms = {norm(term): term for term in shown}
         for key, term in reversed(self._known.items()):
             terms.setdefault(key, term)
         return list(terms.values())[:MAX_TERMS]
@@ -162,11 +165,11 @@ class ScreenText:
     ) -> None:
         """Splice into ``records``, the plain decode of ``[start, end)``, what ``redo``
         (the same decode, given ``hotwords``) hears with the terms it missed as hints."""
-        terms = self.hints(start, end)
+        shown = self.shown(start, end)
+        terms = self._with_known(shown)
         known = heard(records, terms)
         self.recognised(known)
         missing = [t for t in terms if t not in known]
-        shown = set(self.shown(start, end))
         if any(t in shown for t in missing) or self.misheard(records):
             # hotwords rather than initial_prompt: the same text, but it reaches every 30 s
             # decode of the part, and "Name." as initial_prompt made tiny.en spend 4.5 times
