@@ -170,10 +170,11 @@ def test_edges_are_found_without_reading_where_the_pixels_tell(moving):
     gone = _step(_frame(True), _frame(False, 40 * moving), vanishing, recognise)
     assert gone.vanished(text, 2.0) == pytest.approx(1.4)
     assert (gone.by_change, gone.by_pixels, gone.by_reading) == (1, 0, 0)
-    # Past the last sample there is no picture without the text to compare with: read.
+    # Past the last sample there is no picture without the text to compare with: the
+    # pixels that stand out with it, matched where the text may have moved, tell.
     past_end = _step(_frame(True), None, vanishing, recognise)
     assert past_end.vanished(text, 2.0) == pytest.approx(1.4)
-    assert 0 < past_end.by_reading <= 5  # the last frame, then log2(9) of the rest
+    assert past_end.by_reading == 0 and 0 < past_end.by_pixels <= 5  # the last, then log2(9)
     still_on = _step(_frame(True), None, vanishing[:3], recognise)
     assert still_on.vanished(text, 2.0) is None
 

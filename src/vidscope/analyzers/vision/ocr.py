@@ -34,8 +34,9 @@ reading with the most confidence summed over the span's frames.
 **Edges.**  Where a block appeared or vanished from one sample to the next, the frames between
 the two (at ``edge_fps``) are searched for the frame where it did
 (:mod:`~vidscope.analyzers.vision.text_edges`): the step where the block's box changed (its luma,
-frame to frame), a pixel comparison of the box or of the text's strokes with the two samples,
-and only where those cannot tell, the recogniser on the block's line crops alone.  Edges
+frame to frame), a pixel comparison of the box with the two samples, a correlation of the
+text's strokes with the frame where the text may have moved (scrolling), and only where those
+cannot tell, the recogniser on the block's line crops alone.  Edges
 land on the first frame at or after a tick of ``1/edge_fps`` seconds, so within 0.1 s at the
 default 10; ``edge_fps`` at or below ``fps`` keeps them on the sampled frames.
 
