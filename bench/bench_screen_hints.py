@@ -21,7 +21,8 @@ decoding (all threads; the wall time on a shared machine says little).
 
 ``--long``: one longer input instead, a promo whose name is on screen, ten times JFK's
 inaugural excerpt (the name neither shown nor said), and the promo again with nothing on
-screen: how many windows each way decodes, and with hints.
+screen: how many windows each way decodes, and with hints; then the same input with the
+unrelated text on screen from start to end instead of the name.
 
     .venv/bin/python bench/bench_screen_hints.py [--model tiny.en] [--voices en-us,en-gb]
         [--names Brightwell,Novalune] [--ways plain,screen,hotwords] [--long [NAME]]
@@ -128,8 +129,14 @@ def long_input(asr: Forced, name: str) -> None:
     # The name on screen during the first promo; then OCR has passed the whole input.
     shown = {"start": 0.0, "end": promo.duration, "text": name.upper(), "score": 0.97}
     passed = {"start": long.duration, "end": long.duration + 20, "text": "", "score": 1.0}
+    # Words never said on screen from start to end (a logo, a ticker).
+    stays = {"start": 0.0, "end": long.duration, "text": UNRELATED, "score": 0.97}
     rows = []
-    for way, screen in (("plain", None), ("screen (vidscope)", [shown, passed])):
+    for way, screen in (
+        ("plain", None),
+        ("screen (vidscope)", [shown, passed]),
+        ("screen, unrelated text throughout", [stays, passed]),
+    ):
         asr.forced, asr.calls = {}, {}
         words, seconds = transcribe(asr, long, screen, ocr_first=True)
         right = sum(norm(w["word"]) == name.lower() for w in words)

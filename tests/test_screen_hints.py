@@ -194,6 +194,33 @@ def test_known_names_decode_again_only_where_misheard_before(asr):
     assert [w["word"] for w in again[0]["words"]] == [" at", " Novalune", " today"]
 
 
+def test_text_that_stays_on_screen_unsaid_stops_costing_decodes(asr):
+    """A name on screen for minutes that nobody says (a logo, a ticker): the windows near it
+    are decoded again until three hinted decodes did not hear it, then no more for it; a
+    window is still decoded again for another term, and then hinted with both."""
+    screen = ScreenText(lambda word: rare(asr._model.hf_tokenizer, word))
+    screen.add({"start": 0.0, "end": 300.0, "text": "VELCORA", "score": 0.9})
+    hinted: list[str] = []
+
+    def window(at: float, *words: str) -> None:
+        plain = [
+            _seg(*(_w(" " + w, at + 1 + i * 0.3, at + 1.3 + i * 0.3) for i, w in enumerate(words)))
+        ]
+
+        def redo(**hint: str) -> list[Record]:
+            hinted.append(hint["hotwords"])
+            return plain  # the hint changed nothing
+
+        screen.improve(plain, at, at + 30.0, redo)
+
+    for at in range(0, 300, 30):
+        window(at, "we", "build")
+    assert hinted == ["Velcora"] * 3
+    screen.add({"start": 290.0, "end": 300.0, "text": "NOVALUNE", "score": 0.9})
+    window(270.0, "join", "us")
+    assert hinted[3:] == ["Velcora, Novalune"]  # longest on screen first
+
+
 @pytest.mark.slow
 def test_promo_through_engine(tmp_path: Path, promo):
     need("cv2", reason="the shots extra is not installed")

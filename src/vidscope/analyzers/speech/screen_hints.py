@@ -24,7 +24,9 @@ decoding), only when a term seen on screen near it is missing from what it heard
 heard words that an earlier hinted decode replaced with a name ("no balloon", once
 Novalune took its place: how Whisper hears that voice say it).  A name recognised earlier
 and neither on screen nor misheard so is no reason to decode again: otherwise every window
-after a name was heard once would be decoded twice.
+after a name was heard once would be decoded twice.  Nor is a term seen on screen that
+``MAX_UNSAID`` hinted decodes did not hear (a channel's logo, a ticker, a title that stays
+up): it is still hinted where a window is decoded again for another term.
 
 **Splicing.**  Only where the two decodes differ *and*
 the hinted one wrote a hinted term over the middle of words the plain one wrote does that
@@ -61,6 +63,10 @@ HOLD_S = 30.0
 """Audio held beyond a window while waiting for on-screen text; then it goes unhinted."""
 MAX_SIGHTINGS = 4000
 """Sightings kept waiting for the audio to reach them; beyond this the oldest go."""
+MAX_UNSAID = 3
+"""Hinted decodes that did not hear a term seen on screen after which it is no reason to
+decode again: a logo, a ticker or a title stays on screen while nobody says it, and each
+window near it would be decoded twice for nothing."""
 
 _PUNCT = ".,;:!?…\"')»”"
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -110,6 +116,8 @@ class ScreenText:
         self._known: dict[str, str] = {}
         self._misheard: dict[tuple[str, ...], str] = {}
         """Words a hinted decode replaced with a name -> that name (the most recent)."""
+        self._unsaid: dict[str, int] = {}
+        """Hinted decodes that did not hear a term seen on screen, by normalised term."""
         self.until = float("-inf")
         """Media time up to which every sighting is known (the latest record's end)."""
 
@@ -170,13 +178,21 @@ class ScreenText:
         known = heard(records, terms)
         self.recognised(known)
         missing = [t for t in terms if t not in known]
-        if any(t in shown for t in missing) or self.misheard(records):
+        unheard = [t for t in missing if t in shown]
+        if any(self._unsaid.get(norm(t), 0) < MAX_UNSAID for t in unheard) or self.misheard(
+            records
+        ):
             # hotwords rather than initial_prompt: the same text, but it reaches every 30 s
             # decode of the part, and "Name." as initial_prompt made tiny.en spend 4.5 times
             # the CPU for the same words (bench/bench_screen_hints.py).
             hinted = redo(hotwords=", ".join(missing))
             spliced = splice(records, hinted, missing)
             self.recognised(dict.fromkeys(s.term for s in spliced))
+            got = {norm(s.term) for s in spliced}
+            for key in {norm(t) for t in unheard} - got:
+                self._unsaid[key] = self._unsaid.pop(key, 0) + 1
+            while len(self._unsaid) > MAX_SIGHTINGS:
+                del self._unsaid[next(iter(self._unsaid))]
             for s in spliced:
                 self._misheard.pop(s.heard, None)
                 self._misheard[s.heard] = s.term
