@@ -215,7 +215,7 @@ def test_a_wipe_span_in_any_direction(small_frames, direction):
     """A 20-frame wipe between testvideo's moving leaves and its stone shot, whichever way
     its edge goes: the frames where each pixel turns lie on a plane that spans the wipe,
     from an estimate 3-4 frames short at each end."""
-    from vidscope.analyzers.transitions import transition_span
+    from vidscope.analyzers.transition_spans import transition_span
 
     frames = small_frames["area"]
     a, b = frames[:27].astype(np.float32), frames[129:156].astype(np.float32)

@@ -26,13 +26,9 @@ Either way a run of at least :data:`MIN_FRAMES` frames that the model's ``many_h
 inside a transition (probability >= 0.5) is a transition; shorter runs are hard cuts, left to
 the content detector.
 
-**The span** of a dissolve or wipe is then read from the frames (:func:`transition_span`): the
-model marks only the middle of a long dissolve (a 40-frame one from 9 frames in) and the
-gate's span is an estimate, while a dissolve's progress from one shot to the other is a line
-and the frames where a wipe's pixels turn are a plane, whose ends are the transition's.  On
-dissolves and wipes of 8 to 40 frames between shots of three clips this finds 64 of 64 with
-their spans within three frames, where the model's and the gate's spans found 46, and the
-line alone for wipes 61 (``bench/bench_transitions.py``).
+**The span** of a dissolve or wipe is then read from the frames
+(:mod:`~vidscope.analyzers.transition_spans`): the model marks only the middle of a long
+dissolve and the gate's span is an estimate.
 
 **The type** (:func:`classify`), from the frames just before and after the span ``a`` and ``b``
 and the middle half of the span ``m``: a span that starts, ends or passes through black (mean
@@ -50,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vidscope.analyzers.transition_spans import EDGE, MIN_CHANGE, MIN_FRAMES, transition_span
 from vidscope.models.transnet import (
     CONTEXT,
     SHORTEST,
@@ -61,11 +58,8 @@ from vidscope.models.transnet import (
 
 SPAN = 10
 """Frames between the two frames the gate compares."""
-MIN_CHANGE = 10.0
 STRAIGHT = 0.7
 SPREAD = 0.35
-MIN_FRAMES = 3
-"""Shortest model run taken as a gradual transition (shorter ones are cuts)."""
 GAP = 3
 """Gate frames this close together belong to one region."""
 KEEP = 400
@@ -76,25 +70,6 @@ BACK = SHORTEST // 2 + SPAN
 """Frames before a gate region where the transition it finds may start."""
 STEP = 0.25
 """Smallest change of the mean level (of 255) between two frames of a fade."""
-EDGE = 3
-"""Frames beyond half a transition's length either side that :func:`transition_span` reads."""
-ON_WAY = 0.2
-"""Frames this far or farther from both shots are inside the transition."""
-SETTLED = 0.02
-"""Progress (of the way from one shot to the other) within which a frame is still the
-shot's own."""
-READS = 3
-"""Most times :func:`transition_span` reads a span, each from the previous answer."""
-FIT = 0.1
-"""Largest distance of such a frame from the line through them: a blend or wipe is close
-to one; camera motion and lights are not."""
-TURN = 2.0
-"""Frames within which a pixel of a wipe turns where the plane through all of them says."""
-ON_PLANE = 0.8
-"""Share of a wipe's differing pixels that must turn on the plane for it to give the span."""
-MIN_PIXELS = 40
-"""Fewest differing pixels (of 48x27) a wipe's plane is fitted to."""
-
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Batches ``[n, 100, 27, 48, 3]`` -> both heads' probabilities ``[n, 100]``."""
 
@@ -132,115 +107,6 @@ def classify(before: np.ndarray, inside: np.ndarray, after: np.ndarray, dark: fl
         near_b = np.abs(m - b).sum(axis=2)
         split += float(np.minimum(near_a, near_b).mean()) / 3
     return "wipe" if split * 2 <= blend else "dissolve"
-
-
-def _along(t: np.ndarray) -> tuple[float, float] | None:
-    """Where a transition's even progress ``t`` (one value a frame) leaves 0 and reaches 1,
-    from the line through the frames well on the way; None when they do not follow one."""
-    on = np.flatnonzero((t >= ON_WAY) & (t <= 1 - ON_WAY))
-    if len(on) < 2 or on[-1] - on[0] + 1 != len(on):
-        return None
-    slope, at = np.polyfit(on.astype(np.float64), t[on], 1)
-    if slope <= 0 or float(np.abs(at + slope * on - t[on]).max()) > FIT:
-        return None
-    # The line's 0 falls on the last frame of the first shot, its 1 on the first frame of
-    # the second (a blend's weights are k / (n + 1) for its frames k = 1 .. n).
-    return -at / slope, (1 - at) / slope
-
-
-def _wipe_ends(inside: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
-    """Where a wipe from ``a`` to ``b`` through the frames ``inside`` (from ``a`` to ``b``)
-    leaves ``a`` and reaches ``b``: each pixel that differs between the two turns from
-    ``a``'s to ``b``'s at one frame, and a straight edge moving at an even pace turns them at
-    frames that lie on a plane over the picture; the plane's least and greatest values over
-    the picture are the last frame of ``a`` and the first of ``b``.  Where the two shots look
-    alike the wipe cannot be seen, and the plane still spans it (a share of the differing
-    pixels would grow unevenly there).  None when the pixels do not turn on a plane (an iris
-    or clock wipe, footage moving under it)."""
-    differs = np.abs(b - a).sum(axis=2) >= 3 * MIN_CHANGE
-    ys, xs = np.nonzero(differs)
-    if len(ys) < MIN_PIXELS:
-        return None
-    near_a = np.abs(inside[:, ys, xs] - a[ys, xs]).sum(axis=2)
-    near_b = np.abs(inside[:, ys, xs] - b[ys, xs]).sum(axis=2)
-    # Frames still showing ``a`` there: the index of the first showing ``b``, the pixel's
-    # turn rounded up to a frame (half a frame late on average).
-    turned = (near_a <= near_b).sum(axis=0).astype(np.float64) - 0.5
-    design = np.column_stack([np.ones(len(xs)), xs + 0.5, ys + 0.5])
-    on = np.ones(len(xs), bool)
-    # Trimmed least squares: pixels the footage's own motion turned are left out of the next
-    # fit (two passes left a 40-frame wipe over moving footage at 53 % on the plane, three 83 %).
-    for _ in range(3):
-        coef = np.linalg.lstsq(design[on], turned[on], rcond=None)[0]
-        on = np.abs(design @ coef - turned) <= TURN
-    if on.mean() < ON_PLANE:
-        return None
-    h, w = differs.shape
-    corners = np.array([[1.0, x, y] for x in (0, w) for y in (0, h)]) @ coef
-    return float(corners.min()), float(corners.max())
-
-
-def transition_span(frames: np.ndarray, first: int, last: int, kind: str) -> tuple[int, int] | None:
-    """The first and last frames of the dissolve or wipe that ``frames`` show over about
-    ``first`` to ``last``, or None when they do not tell.
-
-    The model marks the middle of a long dissolve only, and the gate's span is an estimate;
-    the picture says where the change starts and ends.  Between a frame before it and one
-    after it (``a`` and ``b``), a dissolve moves each frame along the way from ``a`` to ``b``
-    at an even pace (its projection on ``b - a``), and a line through the frames well on the
-    way (:data:`ON_WAY`) gives where the change leaves ``a`` and reaches ``b``.  A wipe turns
-    each pixel from ``a``'s to ``b``'s at a frame that lies on a plane over the picture
-    (:func:`_wipe_ends`); one that does not (an iris, a clock) is read as the share of the
-    differing pixels turned, on a line like a dissolve's.  The span is read again from each
-    answer, whose margins then reach into both shots, until one inside its window follows
-    another (at most :data:`READS`).  None when the frames do not follow a line or plane
-    (camera motion, a light changing): the caller keeps its span.
-    """
-    for read in range(READS):
-        n = last - first + 1
-        lo, hi = max(0, first - n // 4 - EDGE), min(len(frames) - 1, last + n // 4 + EDGE)
-        a, b = frames[lo].astype(np.float32), frames[hi].astype(np.float32)
-        inside = frames[lo : hi + 1].astype(np.float32)
-        diff = b - a
-        if float(np.abs(diff).mean()) < MIN_CHANGE:
-            return None
-        if kind == "dissolve":
-            weight = float((diff * diff).sum())
-            progress = ((inside - a) * diff).reshape(len(inside), -1).sum(axis=1) / weight
-            ends = _along(progress)
-        else:
-            ends = _wipe_ends(inside, a, b)
-            if ends is None:
-                differs = np.abs(diff).sum(axis=2) >= 3 * MIN_CHANGE
-                near_b = np.abs(inside - b).sum(axis=3) < np.abs(inside - a).sum(axis=3)
-                ends = _along(near_b[:, differs].mean(axis=1))
-        if ends is None:
-            return None
-        start, end = round(ends[0]) + 1, round(ends[1]) - 1
-        if end - start < MIN_FRAMES - 1:
-            return None
-        first, last = max(0, lo + start), min(len(frames) - 1, lo + end)
-        if start <= 0 or end >= len(inside) - 1:
-            # The change runs on past this window (the estimate was short): read again
-            # around where it says.
-            continue
-        if kind == "dissolve":
-            first = lo + _settled(progress, start)
-            last = lo + len(inside) - 1 - _settled(1 - progress[::-1], len(inside) - 1 - end)
-        if read:
-            return first, last
-    return None
-
-
-def _settled(progress: np.ndarray, start: int) -> int:
-    """The first frame of a dissolve whose line says it starts at ``start``: an edited
-    dissolve may jump at its first frame (testvideo.mp4's: 0.07 of the way at its first,
-    then 0.05 and 0.03 a frame), so the line through its middle starts it a few frames
-    early; frames that have not left the first shot (:data:`SETTLED`) are that shot's.
-    (Not the other way: the footage's own motion after a dissolve looks like more of it.)"""
-    while start < len(progress) - 1 and progress[start] <= SETTLED:
-        start += 1
-    return start
 
 
 def fade_spans(levels: Sequence[float], lo: int, look: range, dark: float) -> list[Gradual] | None:
