@@ -14,7 +14,7 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ class Phrase:
     size: int
     xy: tuple[int, int]
     velocity: tuple[float, float] = (0.0, 0.0)
+    fade: float = 0.0
+    """Seconds over which it fades in from ``start`` and out to ``end``."""
 
     @property
     def shown(self) -> tuple[float, float]:
@@ -59,6 +61,14 @@ PHRASES = (
     Phrase("Final     notice     today", 6.9, 10.4, "DejaVuSansCondensed-Bold.ttf", 32, (90, 232)),
 )
 STRAYS = (Phrase("m", 3.8, 4.3, "DejaVuSans.ttf", 30, (570, 300)),)
+CREDITS = (
+    Phrase(
+        "Directed by Someone Famous", 1.3, 5.7, "DejaVuSans-Bold.ttf", 26, (60, 300), (0.0, -40.0)
+    ),
+    Phrase("FADING TITLE", 2.4, 6.6, "DejaVuSerif-Bold.ttf", 34, (330, 40), fade=0.5),
+    Phrase("Lower third caption", 6.3, 9.7, "DejaVuSans.ttf", 24, (40, 300)),
+)
+"""Credits that scroll up a line height a second, a title fading in and out, a thin caption."""
 """Marks that are not text to report: shown briefly, read in one sample at most."""
 
 
@@ -80,6 +90,12 @@ def footage(source: Path, size: tuple[int, int], count: int) -> list[np.ndarray]
 
 
 def _draw(image: np.ndarray, phrase: Phrase, t: float) -> None:
+    if phrase.fade:
+        alpha = min(1.0, (t - phrase.start) / phrase.fade, (phrase.end - t) / phrase.fade)
+        drawn = image.copy()
+        _draw(drawn, replace(phrase, fade=0.0), t)
+        image[...] = np.round(image * (1 - alpha) + drawn * alpha).astype(np.uint8)
+        return
     canvas = Image.fromarray(image)
     font = ImageFont.truetype(str(FONTS / phrase.font), phrase.size)
     dt = t - phrase.start

@@ -14,7 +14,7 @@ from conftest import need
 need("rapidocr", reason="the vision extra is not installed")
 need("cv2", reason="the shots extra is not installed")
 
-from ocr_clips import PHRASES, render, score, words
+from ocr_clips import CREDITS, PHRASES, alike, joined, render, score, words
 from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision.text_blocks import merge_lines
 from vidscope.analyzers.vision.text_edges import Step
@@ -55,8 +55,44 @@ def test_phrases_over_footage_are_read_once_each_with_their_edges(clip_result):
     assert counters["edge_frames_compared"] > 0  # the still background is settled by pixels
 
 
+@pytest.mark.slow
+def test_scrolling_credits_and_a_fading_title_are_one_record_each(media, tmp_path):
+    clip = render(tmp_path / "credits.mp4", media("debian/Megamind.avi"), CREDITS)
+    with Engine(load_settings(overrides={"analyzers": ["ocr"]}).settings) as engine:
+        records = engine.analyze(clip, tmp_path / "out").track("ocr")
+    found = score(records, CREDITS)
+    assert found.recall == 1.0 and found.unlisted == []  # the credits in one piece
+    scroll, title, lower = (
+        next(s for s in joined(records) if alike(s["text"], p.text)) for p in CREDITS
+    )
+    assert abs(scroll["start"] - 1.32) <= 0.1 and abs(scroll["end"] - 5.72) <= 0.1
+    # A fade's edges are where its text can be read: inside the fade.
+    assert 2.4 <= title["start"] <= 2.9 and 6.1 <= title["end"] <= 6.64
+    assert abs(lower["start"] - 6.32) <= 0.04 and abs(lower["end"] - 9.72) <= 0.1
+
+
 def line(text: str, box: tuple[float, float, float, float], score: float = 0.95) -> Line:
     return Line(text, normalise(text), box, score)
+
+
+def test_text_that_moved_between_samples_is_the_same_line():
+    """Scrolling credits move a line's whole height or more between two samples a second
+    apart: the same text at the same size is followed; short text or text of another size
+    is not."""
+    from vidscope.analyzers.vision.text_spans import pair_up
+
+    credit = line("Directed by Someone Famous", (0.10, 0.70, 0.60, 0.78))
+    scrolled = line("Directed by Someone Famous", (0.10, 0.58, 0.60, 0.66))
+    misread = line("Directed by Someone Famuos", (0.11, 0.58, 0.61, 0.66))
+    assert pair_up([credit], [scrolled], 0.8, 0.3) == [(0, 0)]
+    assert pair_up([credit], [misread], 0.8, 0.3) == [(0, 0)]
+    bigger = line("Directed by Someone Famous", (0.10, 0.50, 0.80, 0.62))
+    assert pair_up([credit], [bigger], 0.8, 0.3) == []
+    short = (line("SALE", (0.1, 0.1, 0.2, 0.15)), line("SALE", (0.6, 0.6, 0.7, 0.65)))
+    assert pair_up([short[0]], [short[1]], 0.8, 0.3) == []
+    # In place before moved: the line that stayed is the one continued.
+    again = line("Directed by Someone Famous", (0.10, 0.70, 0.60, 0.78))
+    assert pair_up([credit], [scrolled, again], 0.8, 0.3) == [(0, 1)]
 
 
 def test_pieces_of_a_row_and_rows_of_a_caption_are_one_block():
@@ -177,6 +213,30 @@ def test_edges_are_found_without_reading_where_the_pixels_tell(moving):
     assert past_end.by_reading == 0 and 0 < past_end.by_pixels <= 5  # the last, then log2(9)
     still_on = _step(_frame(True), None, vanishing[:3], recognise)
     assert still_on.vanished(text, 2.0) is None
+
+
+def test_text_fading_in_starts_at_its_first_readable_frame():
+    """Text fading in over grainy footage that moves: on its first frame (5 % of the way in)
+    the strokes' correlation calls it empty, the recogniser still reads it, and that frame
+    is the edge."""
+    box = (64 / 256, 24 / 64, 192 / 256, 40 / 64)
+    text = line("TEXT", box)
+    grain = np.random.default_rng(7).normal(0.0, 20.0, (64, 512, 1))
+
+    def picture(i: int) -> np.ndarray:
+        image = np.clip(_frame(False, 4 * i) + grain[:, 4 * i : 4 * i + 256], 0, 255)
+        if i >= 6:
+            alpha = 0.05 if i == 6 else 1.0
+            image[24:40, 64:192:8] += alpha * (255 - image[24:40, 64:192:8])
+        return np.round(image).astype(np.uint8)
+
+    def recognise(image: np.ndarray, target: Line) -> bool:
+        return bool(image[24:40, 64:192:8].mean() >= 70)  # the grain alone: about 66
+
+    frames = [(1.0 + i / 10, picture(i)) for i in range(10)]
+    step = _step(_frame(False), picture(10), frames, recognise)
+    assert step.appeared(text, 2.0) == pytest.approx(1.6)
+    assert 0 < step.by_reading <= 2
 
 
 def test_a_cut_between_the_samples_is_not_taken_for_the_edge():

@@ -26,7 +26,9 @@ more (with 16x16 blocks that margin is gone: noise up to 1.1, such a change as l
 **Spans.**  A block read in consecutive sampled frames at roughly the same place (box IoU at
 least ``min_iou``) with the same normalised text (NFKC, casefolded, whitespace collapsed;
 ``difflib`` similarity at least ``similarity``, so a misread letter does not break it, and the
-same digits) is one record.  It starts at the first frame showing it and ends, half-open, at
+same digits) is one record, and so is one that moved at the same size with text at least 0.9
+alike and six or more letters and digits long (scrolling credits, a ticker: a line height or
+more between samples).  It starts at the first frame showing it and ends, half-open, at
 the first frame without it, or at the shot boundary: text that stays on screen across
 a cut gives one record per shot, the later ones starting at the cut.  The reported text is the
 reading with the most confidence summed over the span's frames.

@@ -192,6 +192,9 @@ class Step:
     """Edges the change profile settled without a look."""
     by_pixels: int = 0
     by_reading: int = 0
+    unlike: set[int] = field(default_factory=set)
+    """Frames of the current search that only the strokes' correlation called without the
+    text."""
 
     def _luma(self, i: int) -> np.ndarray:
         """Luma of picture ``i`` of the interval: 0 the ``before`` sample, then the frames
@@ -303,9 +306,14 @@ class Step:
             match = _match(image, with_it, line, strokes)
             if match is not None and (match >= MATCH or match <= UNLIKE):
                 self.by_pixels += 1
+                if match <= UNLIKE:
+                    self.unlike.add(i)
                 return match >= MATCH
+        return self._read(i, line)
+
+    def _read(self, i: int, line: Line) -> bool:
         self.by_reading += 1
-        return self.recognise(image, line)
+        return self.recognise(self._image(i), line)
 
     def _first(self, test: Callable[[int], bool], hi: int, lo: int = -1) -> int:
         """The first index in ``(lo, hi)`` where ``test`` holds, ``hi`` if none; ``test`` is
@@ -326,7 +334,14 @@ class Step:
         def test(k: int) -> bool:
             return self.shown(k, line, after, self.before)
 
+        self.unlike = set()
         i = self._edge(line, test, "appeared", len(self.frames))
+        # Text fading in is faint on its first frames, which the correlation calls empty and
+        # the recogniser may still read (a caption over moving footage, 5 % faded in: 0.14,
+        # and read): the frames before the edge that only the correlation called empty are
+        # read, so a fade starts where the text can first be read, as it did before.
+        while i > 0 and i - 1 in self.unlike and self._read(i - 1, line):
+            i -= 1
         return self.frames[i][0] if i < len(self.frames) else at
 
     def vanished(self, line: Line, at: float) -> float | None:

@@ -53,16 +53,40 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
+MOVED_ALIKE = 0.9
+"""Least similarity of a line at another place to the line it continues (scrolling credits,
+a ticker): stricter than in place, where the place is evidence too."""
+MOVED_CHARS = 6
+"""Fewest letters and digits of a line that is followed to another place."""
+SAME_SIZE = 0.2
+"""Most a moved line's width or height may differ from the line it continues (a share)."""
+
+
+def moved(a: Line, b: Line) -> bool:
+    """Whether ``b`` may be ``a`` moved: text long enough to tell, much the same, the same
+    size."""
+    if sum(c.isalnum() for c in a.key) < MOVED_CHARS:
+        return False
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a.box, b.box
+    for da, db in ((ax1 - ax0, bx1 - bx0), (ay1 - ay0, by1 - by0)):
+        if abs(da - db) > SAME_SIZE * max(da, db):
+            return False
+    return similarity(a.key, b.key) >= MOVED_ALIKE
+
+
 def pair_up(
     previous: Sequence[Line], lines: Sequence[Line], min_similarity: float, min_iou: float
 ) -> list[tuple[int, int]]:
-    """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line; each line
-    pairs at most once, the most alike pairs first."""
+    """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line, at the
+    same place or :func:`moved`; each line pairs at most once, the most alike pairs first
+    (a line in place before one that moved)."""
     candidates = []
     for i, a in enumerate(previous):
         for j, b in enumerate(lines):
             overlap = iou(a.box, b.box)
             if overlap < min_iou:
+                if moved(a, b):
+                    candidates.append((similarity(a.key, b.key), i, j))
                 continue
             alike = similarity(a.key, b.key)
             if alike >= min_similarity:
