@@ -4,12 +4,13 @@ The same engine settings run ``ocr`` (with the ``shots`` track it consumes) twic
 run, alternating which goes first: with the edge search (``edge_fps`` 10, the default) and
 without it (``edge_fps`` 0: the same analyzer, spans on the 1-per-second samples).  Inputs:
 PySceneDetect's ``testvideo.mp4`` (1280x720, 24 s, one burned-in line) and the tests' rendered
-clip (640x360, 11 s, four phrases over Megamind.avi).  Reported: OCR busy seconds per video
+clips (640x360, 11 s, over Megamind.avi: four phrases; credits scrolling up, a title fading in
+and out, a thin caption).  Reported: OCR busy seconds per video
 second (median over runs; wall time inside the analyzer, so it moves with the load of a shared
 machine), the same work as CPU seconds of the analyzer's thread alone (the analyzer driven
 directly on the frames it asks for, with the shot records of the run, the modes alternating;
 least of twice N runs: the figure to compare), the frames the edge search compared by pixels
-and read, and on the rendered clip the phrase recall and the worst and mean span-edge error.
+and read, and on the rendered clips the phrase recall and the worst and mean span-edge error.
 
     .venv/bin/python bench/bench_ocr.py [--runs 3]
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from common import MEDIA, ROOT, table
 
 sys.path.insert(0, str(ROOT / "tests"))
-from ocr_clips import render, score  # the tests' clip: one home for it
+from ocr_clips import CREDITS, PHRASES, render, score  # the tests' clips: one home
 from vidscope.analyzers.base import Item, TrackRecord
 from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision.ocr import OcrAnalyzer, OcrParams
@@ -95,7 +96,11 @@ def main() -> None:
             "rendered phrases (360p)": render(
                 Path(tmp) / "phrases.mp4", MEDIA / "debian" / "Megamind.avi"
             ),
+            "rendered credits (360p)": render(
+                Path(tmp) / "credits.mp4", MEDIA / "debian" / "Megamind.avi", CREDITS
+            ),
         }
+        truth = {"rendered phrases (360p)": PHRASES, "rendered credits (360p)": CREDITS}
         engines = {
             mode: Engine(
                 load_settings(
@@ -140,8 +145,8 @@ def main() -> None:
                 c["edge_frames_compared"],
                 c["edge_frames_read"],
             ]
-            if name.startswith("rendered"):
-                s = score(runs[0]["records"])
+            if name in truth:
+                s = score(runs[0]["records"], truth[name])
                 mean = statistics.fmean(s.edge_errors) if s.edge_errors else float("nan")
                 row += [f"{s.recall:.2f}", f"{s.worst_edge:.2f}", f"{mean:.3f}", len(s.unlisted)]
             else:
