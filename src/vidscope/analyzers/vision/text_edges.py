@@ -32,15 +32,18 @@ shown:
    text keeps its strokes while the footage under it moves, and text that scrolls keeps them
    at another place; past the last sample, with no picture without the text, the strokes are
    the sharp pixels alone.  Across a cut the samples differ everywhere, not only on the text,
-   so an interval with a cut skips this.
+   so an interval with a cut skips this.  Text fading in is faint on its first frames, which
+   may correlate as little as footage without it while the recogniser reads them: the frames
+   just before an appearing edge that the correlation alone called empty are read.
 3. **Reading otherwise.**  Only the recogniser is run, on the block's line crops at their
    known place (no detection); the block is shown when at least half its lines read back as
    their text.
 
 About ``log2(frames between samples)`` frames are looked at per edge the profile does not
 settle.  Measured on the tests' rendered captions over Megamind.avi: the profile settles 5 of
-9 edges with no look at all, the pixels and strokes 12 looks, and 5 frames are read (21 with
-neither, 14 with strokes compared in place only), every edge still exact.
+9 edges with no look at all, the pixels and strokes 12 looks, and 7 frames are read (2 of them
+before appearing edges; 21 with neither, 14 with strokes compared in place only), every edge
+still exact.
 """
 
 from __future__ import annotations
