@@ -59,29 +59,31 @@ def _wipe_ends(inside: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float,
     frames that lie on a plane over the picture; the plane's least and greatest values over
     the picture are the last frame of ``a`` and the first of ``b``.  Where the two shots look
     alike the wipe cannot be seen, and the plane still spans it (a share of the differing
-    pixels would grow unevenly there).  None when the pixels do not turn on a plane (an iris
-    or clock wipe, footage moving under it)."""
+    pixels would grow unevenly there).  Where the pixels do not turn on a plane (an iris or
+    clock wipe, footage moving under it, too few of them), the share of them turned, on a line
+    as a dissolve's progress (:func:`_along`); None when neither tells."""
     differs = np.abs(b - a).sum(axis=2) >= 3 * MIN_CHANGE
     ys, xs = np.nonzero(differs)
-    if len(ys) < MIN_PIXELS:
-        return None
     near_a = np.abs(inside[:, ys, xs] - a[ys, xs]).sum(axis=2)
     near_b = np.abs(inside[:, ys, xs] - b[ys, xs]).sum(axis=2)
-    # Frames still showing ``a`` there: the index of the first showing ``b``, the pixel's
-    # turn rounded up to a frame (half a frame late on average).
-    turned = (near_a <= near_b).sum(axis=0).astype(np.float64) - 0.5
-    design = np.column_stack([np.ones(len(xs)), xs + 0.5, ys + 0.5])
-    on = np.ones(len(xs), bool)
-    # Trimmed least squares: pixels the footage's own motion turned are left out of the next
-    # fit (two passes left a 40-frame wipe over moving footage at 53 % on the plane, three 83 %).
-    for _ in range(3):
-        coef = np.linalg.lstsq(design[on], turned[on], rcond=None)[0]
-        on = np.abs(design @ coef - turned) <= TURN
-    if on.mean() < ON_PLANE:
-        return None
-    h, w = differs.shape
-    corners = np.array([[1.0, x, y] for x in (0, w) for y in (0, h)]) @ coef
-    return float(corners.min()), float(corners.max())
+    still_a = near_a <= near_b
+    if len(ys) >= MIN_PIXELS:
+        # Frames still showing ``a`` there: the index of the first showing ``b``, the
+        # pixel's turn rounded up to a frame (half a frame late on average).
+        turned = still_a.sum(axis=0).astype(np.float64) - 0.5
+        design = np.column_stack([np.ones(len(xs)), xs + 0.5, ys + 0.5])
+        on = np.ones(len(xs), bool)
+        # Trimmed least squares: pixels the footage's own motion turned are left out of the
+        # next fit (two passes left a 40-frame wipe over moving footage at 53 % on the
+        # plane, three 83 %).
+        for _ in range(3):
+            coef = np.linalg.lstsq(design[on], turned[on], rcond=None)[0]
+            on = np.abs(design @ coef - turned) <= TURN
+        if on.mean() >= ON_PLANE:
+            h, w = differs.shape
+            corners = np.array([[1.0, x, y] for x in (0, w) for y in (0, h)]) @ coef
+            return float(corners.min()), float(corners.max())
+    return _along((~still_a).mean(axis=1))
 
 
 def transition_span(frames: np.ndarray, first: int, last: int, kind: str) -> tuple[int, int] | None:
@@ -114,10 +116,6 @@ def transition_span(frames: np.ndarray, first: int, last: int, kind: str) -> tup
             ends = _along(progress)
         else:
             ends = _wipe_ends(inside, a, b)
-            if ends is None:
-                differs = np.abs(diff).sum(axis=2) >= 3 * MIN_CHANGE
-                near_b = np.abs(inside - b).sum(axis=3) < np.abs(inside - a).sum(axis=3)
-                ends = _along(near_b[:, differs].mean(axis=1))
         if ends is None:
             return None
         start, end = round(ends[0]) + 1, round(ends[1]) - 1

@@ -195,6 +195,9 @@ class Step:
     """Edges the change profile settled without a look."""
     by_pixels: int = 0
     by_reading: int = 0
+    strokes: dict[tuple[Box, bool], np.ndarray] = field(default_factory=dict)
+    """Each block's strokes, by whether the sample showing it is ``before``: made once for
+    all the looks of a search."""
     unlike: set[int] = field(default_factory=set)
     """Frames of the current search that only the strokes' correlation called without the
     text."""
@@ -304,9 +307,12 @@ class Step:
         # The strokes: drawn text keeps its pixels while the footage under and around it
         # moves, so on them alone a frame showing it is like the sample with it, and one
         # without is not.  Across a cut the samples differ everywhere, not only on the text.
-        strokes = _strokes(with_it, without, line)
-        if strokes.sum() >= MIN_STROKES and not self._cut_inside(line.box):
-            match = _match(image, with_it, line, strokes)
+        if not self._cut_inside(line.box):
+            side = (line.box, with_it is self.before)
+            if side not in self.strokes:
+                self.strokes[side] = _strokes(with_it, without, line)
+            strokes = self.strokes[side]
+            match = _match(image, with_it, line, strokes) if strokes.sum() >= MIN_STROKES else None
             if match is not None and (match >= MATCH or match <= UNLIKE):
                 self.by_pixels += 1
                 if match <= UNLIKE:

@@ -62,35 +62,37 @@ SAME_SIZE = 0.2
 """Most a moved line's width or height may differ from the line it continues (a share)."""
 
 
-def moved(a: Line, b: Line) -> bool:
-    """Whether ``b`` may be ``a`` moved: text long enough to tell, much the same, the same
-    size."""
+def may_have_moved(a: Line, b: Line) -> bool:
+    """Whether ``b``, at another place, may be ``a`` moved: text long enough to follow, at
+    the same size (the text itself is compared with :data:`MOVED_ALIKE`)."""
     if sum(c.isalnum() for c in a.key) < MOVED_CHARS:
         return False
     (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a.box, b.box
-    for da, db in ((ax1 - ax0, bx1 - bx0), (ay1 - ay0, by1 - by0)):
-        if abs(da - db) > SAME_SIZE * max(da, db):
-            return False
-    return similarity(a.key, b.key) >= MOVED_ALIKE
+    return all(
+        abs(da - db) <= SAME_SIZE * max(da, db)
+        for da, db in ((ax1 - ax0, bx1 - bx0), (ay1 - ay0, by1 - by0))
+    )
 
 
 def pair_up(
     previous: Sequence[Line], lines: Sequence[Line], min_similarity: float, min_iou: float
 ) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line, at the
-    same place or :func:`moved`; each line pairs at most once, the most alike pairs first
-    (a line in place before one that moved)."""
+    same place or moved (:func:`may_have_moved`, text at least :data:`MOVED_ALIKE` alike);
+    each line pairs at most once, the most alike pairs first (a line in place before one
+    that moved)."""
     candidates = []
     for i, a in enumerate(previous):
         for j, b in enumerate(lines):
             overlap = iou(a.box, b.box)
-            if overlap < min_iou:
-                if moved(a, b):
-                    candidates.append((similarity(a.key, b.key), i, j))
+            in_place = overlap >= min_iou
+            if not in_place and not may_have_moved(a, b):
                 continue
             alike = similarity(a.key, b.key)
-            if alike >= min_similarity:
+            if in_place and alike >= min_similarity:
                 candidates.append((alike + overlap, i, j))
+            elif not in_place and alike >= MOVED_ALIKE:
+                candidates.append((alike, i, j))
     candidates.sort(key=lambda c: -c[0])
     pairs, used_i, used_j = [], set(), set()
     for _, i, j in candidates:
