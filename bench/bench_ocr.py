@@ -13,6 +13,12 @@ least of twice N runs: the figure to compare), the frames the edge search compar
 and read, and on the rendered clips the phrase recall and the worst and mean span-edge error.
 
     .venv/bin/python bench/bench_ocr.py [--runs 3]
+
+``--backgrounds`` instead renders both clips over PySceneDetect's footage that shows text of its
+own (``testvideo.mp4``'s copyright line, ``goldeneye-vfr-drop3.mp4``'s computer screen,
+``counter.mp4``'s frame counter) and reports, per clip, the phrase recall, the worst edge error,
+the records that mix a phrase with the footage's text, and the frames read (one run each, the
+default settings).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 from common import MEDIA, ROOT, table
 
 sys.path.insert(0, str(ROOT / "tests"))
-from ocr_clips import CREDITS, PHRASES, render, score  # the tests' clips: one home
+from ocr_clips import CREDITS, PHRASES, STRAYS, render, score, words  # the tests' clips
 from vidscope.analyzers.base import Item, TrackRecord
 from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision.ocr import OcrAnalyzer, OcrParams
@@ -86,10 +92,64 @@ def cpu_seconds(clip: Path, shots: list[dict], runs: int) -> dict[str, float]:
     return {mode: min(c) for mode, c in costs.items()}
 
 
+BACKGROUNDS = ("testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4")
+
+
+def backgrounds() -> None:
+    """Phrase recall, edges and mixed records over footage with text of its own."""
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Engine(load_settings(overrides={"analyzers": ["ocr"]}).settings) as engine,
+    ):
+        for n, name in enumerate(BACKGROUNDS):
+            for clip, phrases in (("phrases", PHRASES + STRAYS), ("credits", CREDITS)):
+                path = render(Path(tmp) / f"{clip}.mp4", MEDIA / "pyscenedetect" / name, phrases)
+                got = run(engine, path, Path(tmp) / f"out{n}{clip}")
+                truth = PHRASES if clip == "phrases" else CREDITS
+                s = score(got["records"], truth)
+                said = [words(p.text) for p in truth]
+                mixed = [
+                    r
+                    for r in got["records"]
+                    if any(w in words(r["text"]) for w in said) and words(r["text"]) not in said
+                ]
+                c = got["counters"]
+                rows.append(
+                    [
+                        name,
+                        clip,
+                        f"{s.recall:.2f}",
+                        f"{s.worst_edge:.2f}",
+                        len(mixed),
+                        c["frames_read"],
+                        c["edge_frames_read"],
+                    ]
+                )
+    print(
+        table(
+            [
+                "footage",
+                "clip",
+                "phrase recall",
+                "worst edge error s",
+                "records mixing a phrase with other text",
+                "frames read",
+                "edge frames read",
+            ],
+            rows,
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backgrounds", action="store_true", help=backgrounds.__doc__)
     args = parser.parse_args()
+    if args.backgrounds:
+        backgrounds()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         inputs = {
             "testvideo.mp4 (720p)": MEDIA / "pyscenedetect" / "testvideo.mp4",

@@ -28,8 +28,9 @@ import cv2
 from vidscope.analyzers.base import Frame, Item, ModelInfo, Record, TrackRecord
 from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision import ocr_models
-from vidscope.analyzers.vision.ocr import MAX_PENDING, OcrAnalyzer, OcrParams, block_luma, is_still
+from vidscope.analyzers.vision.ocr import MAX_PENDING, OcrAnalyzer, OcrParams
 from vidscope.analyzers.vision.ocr_models import MODEL_ID
+from vidscope.analyzers.vision.still import block_luma, is_still
 from vidscope.analyzers.vision.text_spans import Line, normalise, pair_up
 from vidscope.engine.local import Engine
 from vidscope.errors import ModelError

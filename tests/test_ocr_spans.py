@@ -71,6 +71,24 @@ def test_scrolling_credits_and_a_fading_title_are_one_record_each(media, tmp_pat
     assert abs(lower["start"] - 6.32) <= 0.04 and abs(lower["end"] - 9.72) <= 0.1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("footage", ["pyscenedetect/testvideo.mp4", "pyscenedetect/counter.mp4"])
+def test_phrases_beside_the_footages_own_text_are_records_of_their_own(media, tmp_path, footage):
+    """Footage with text of its own where the phrases are drawn: testvideo.mp4's copyright
+    line under the lower phrases, counter.mp4's frame counter (ticking every 0.1 s) beside
+    them.  Each phrase is still one record with its edges, and the footage's text is never
+    part of a phrase's record."""
+    clip = render(tmp_path / "phrases.mp4", media(footage))
+    with Engine(load_settings(overrides={"analyzers": ["ocr"]}).settings) as engine:
+        records = engine.analyze(clip, tmp_path / "out").track("ocr")
+    found = score(records)
+    assert found.recall == 1.0
+    assert found.worst_edge <= 0.1, found.edge_errors
+    said = [words(p.text) for p in PHRASES]
+    mixed = [r["text"] for r in records if any(w in words(r["text"]) for w in said)]
+    assert all(words(t) in said for t in mixed), mixed
+
+
 def line(text: str, box: tuple[float, float, float, float], score: float = 0.95) -> Line:
     return Line(text, normalise(text), box, score)
 
@@ -263,3 +281,61 @@ def test_a_cut_between_the_samples_is_not_taken_for_the_edge():
     assert step.appeared(text, 2.0) == pytest.approx(1.7)
     # Two looks either side of the cut, then a search of the frames after it.
     assert step.by_change == 0 and step.by_pixels + step.by_reading <= 2 + 3
+
+
+def test_a_caption_beside_text_already_on_screen_is_its_own_block():
+    """Near enough to join, but the copyright line was there before the caption came: they
+    stay apart while both are shown; rows that change together (a counter) stay one."""
+    copyright_ = line("Copyright 2013 Someone", (0.05, 0.85, 0.55, 0.92))
+    caption = line("Final notice today", (0.05, 0.74, 0.50, 0.82))
+    first = merge_lines([copyright_], 16 / 9, time=0.0)
+    assert merge_lines([caption, copyright_], 16 / 9, time=0.0)[0].text.count("\n") == 1
+    second = merge_lines([caption, copyright_], 16 / 9, first, time=1.0)
+    assert [(b.text, b.born) for b in second] == [
+        ("Final notice today", 1.0),
+        ("Copyright 2013 Someone", 0.0),
+    ]
+    third = merge_lines([caption, copyright_], 16 / 9, second, time=2.0)
+    assert [(b.text, b.born) for b in third] == [(b.text, b.born) for b in second]
+    # A word misread in place is the same text; a number that changed is new text.
+    misread = line("Copyright 2013 Sameone", copyright_.box)
+    assert merge_lines([misread], 16 / 9, first, time=1.0)[0].born == 0.0
+    ticked = line("Copyright 2014 Someone", copyright_.box)
+    assert merge_lines([ticked], 16 / 9, first, time=1.0)[0].born == 1.0
+
+    frame = [
+        line("Frame = 1", (0.40, 0.40, 0.60, 0.46)),
+        line("PTS = 0.0s", (0.40, 0.48, 0.60, 0.54)),
+    ]
+    ticked_rows = [line("Frame = 11", frame[0].box), line("PTS = 1.0s", frame[1].box)]
+    counter = merge_lines(frame, 16 / 9, time=0.0)
+    assert [b.text for b in merge_lines(ticked_rows, 16 / 9, counter, time=1.0)] == [
+        "Frame = 11\nPTS = 1.0s"
+    ]
+
+
+def test_rows_that_came_together_are_parted_when_the_next_sample_tells():
+    """A caption appeared in the same second as the counter beside it ticked: both new, one
+    block.  The next sample shows the caption unchanged and the counter changed again, so the
+    earlier block is cut in two, and the caption's record can start where it appeared."""
+    from vidscope.analyzers.vision.text_blocks import split_back
+
+    caption = line("Final notice today", (0.40, 0.30, 0.70, 0.37))
+    counter = [
+        line("Frame = 11", (0.40, 0.40, 0.60, 0.46)),
+        line("PTS = 1.0s", (0.40, 0.48, 0.60, 0.54)),
+    ]
+    before = merge_lines([caption, *counter], 16 / 9, time=6.0)
+    assert [b.text for b in before] == ["Final notice today\nFrame = 11\nPTS = 1.0s"]
+    later = [line("Frame = 21", counter[0].box), line("PTS = 2.0s", counter[1].box)]
+    after = merge_lines([caption, *later], 16 / 9, before, time=7.0)
+    assert [(b.text, b.born) for b in after] == [
+        ("Final notice today", 6.0),
+        ("Frame = 21\nPTS = 2.0s", 7.0),
+    ]
+    parted = split_back(before, after)
+    assert [b.text for b in parted] == ["Final notice today", "Frame = 11\nPTS = 1.0s"]
+    assert [len(b.parts) for b in parted] == [1, 2] and parted[0].box == caption.box
+    # When the next sample keeps them together, nothing is cut.
+    still = merge_lines([caption, *counter], 16 / 9, before, time=7.0)
+    assert split_back(before, still) == before

@@ -13,7 +13,9 @@ no letter or digit (stray strokes, lone symbols) are dropped.
 
 **Blocks.**  The lines of one frame that belong together (pieces of one row, rows of one
 caption: :mod:`~vidscope.analyzers.vision.text_blocks`) become one block, read top to bottom
-with a line break between rows; everything below works on blocks.
+with a line break between rows; everything below works on blocks.  Lines near each other
+that came on screen at different samples (a caption beside a burned-in copyright line, a
+clock) stay apart, and a block that the next sample shows to be two is cut in two.
 The upside-down classifier is off unless ``upside_down`` is set (video text is upright).
 
 **Still frames.**  A sampled frame whose luma, averaged over 4x4 blocks, differs from the
@@ -91,7 +93,8 @@ from vidscope.analyzers.vision.ocr_models import (
     to_lines,
     warmup_image,
 )
-from vidscope.analyzers.vision.text_blocks import merge_lines
+from vidscope.analyzers.vision.still import block_luma, is_still
+from vidscope.analyzers.vision.text_blocks import merge_lines, split_back
 from vidscope.analyzers.vision.text_edges import Step, pixel_box
 from vidscope.analyzers.vision.text_filter import SpanFilter
 from vidscope.analyzers.vision.text_spans import (
@@ -107,8 +110,6 @@ from vidscope.media.probe import MediaInfo
 
 MAX_PENDING = 3600
 """Sampled frames held back waiting for their shot; beyond this they are placed without one."""
-BLOCK = 4
-"""Side of the luma blocks compared to detect still frames (pixels)."""
 CROP_PAD = 0.3
 """Margin around a line crop read in place, in line heights (half that above and below)."""
 
@@ -146,24 +147,6 @@ class OcrParams(Params):
         3, ge=1, description="samples a block must be read in to be kept without sanity rules"
     )
     threads: int = Field(1, ge=0, description="onnxruntime threads per model; 0 = one per CPU")
-
-
-def block_luma(image: np.ndarray) -> np.ndarray:
-    """Mean luma of the BGR image's ``BLOCK`` x ``BLOCK`` blocks (edge remainders dropped)."""
-    h, w = image.shape[:2]
-    b = max(1, min(BLOCK, h, w))
-    crop = image[: h - h % b, : w - w % b].astype(np.float32)
-    luma = crop @ np.array([0.114, 0.587, 0.299], np.float32)
-    return luma.reshape(h // b, b, w // b, b).mean(axis=(1, 3))
-
-
-def is_still(blocks: np.ndarray, previous: np.ndarray | None, level: float) -> bool:
-    """Whether no block changed by ``level`` grey levels or more since ``previous``."""
-    return (
-        previous is not None
-        and previous.shape == blocks.shape
-        and float(np.abs(blocks - previous).max()) < level
-    )
 
 
 @dataclass
@@ -396,7 +379,9 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             state.reused += 1
         else:
             h, w = image.shape[:2]
-            lines = merge_lines(self.read(image), w / h)
+            lines = merge_lines(self.read(image), w / h, previous.lines if previous else (), time)
+            if previous is not None:
+                previous.lines = split_back(previous.lines, lines)
             state.read += 1
         sample = _Sample(time, lines, image, planes)
         if previous is not None and not still and p.edge_fps > p.fps:

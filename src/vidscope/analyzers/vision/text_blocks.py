@@ -7,13 +7,27 @@ heights within ``HEIGHT_RATIO``) with a gap of at most ``ROW_GAP`` line heights,
 are stacked (overlapping horizontally) with at most ``STACK_GAP`` line heights between them.
 Wider gaps keep items apart that only share a row: the copyright notice and the web address
 at the bottom of PySceneDetect's ``testvideo.mp4`` stand 2.5 line heights apart.
+
+**Time.**  Nearness alone would also join a caption to the footage's own text beside it (a
+title drawn above a burned-in copyright line, a name over a computer screen's menu), and the
+record would then say neither.  Text that belongs together comes and changes together, so the
+previous sample decides too.  Each line continues the previous block whose detected lines
+cover most of it (text in place, changed or not) or whose rows hold its text at the same size
+elsewhere (scrolling); lines continuing one block are grouped as above, and so are lines that
+appeared.  Each group is ``born`` when its text was first seen: its block's birth if its text
+is still that block's (or part of it: text drawn over it hides some), else now.  Groups that
+are near each other join only when born in the same sample: a caption appearing beside text
+already on screen stays its own block for as long as it is shown, while rows that change
+together (a clock, a counter, the next subtitle) stay one.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 
-from vidscope.analyzers.vision.text_spans import Box, Line, normalise
+from vidscope.analyzers.vision.text_spans import MOVED_CHARS, SAME_SIZE, Box, Line, normalise
 
 ROW_GAP = 1.5
 """Widest gap between two pieces of one row, in line heights."""
@@ -21,6 +35,13 @@ STACK_GAP = 0.8
 """Widest gap between two rows of one block, in line heights."""
 HEIGHT_RATIO = 1.6
 """Most a line may be taller than another of its block (larger type is another block)."""
+COVERS = 0.5
+"""Least share of a line's box that a previous block's lines cover for it to continue that
+block in place."""
+NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+KEPT = 0.8
+"""Least share of a group's characters found, in order, in its previous block's text for
+that text to be unchanged."""
 
 
 def _union(boxes: Sequence[Box]) -> Box:
@@ -58,7 +79,7 @@ def _rows(members: list[Line]) -> list[list[Line]]:
     return [sorted(row, key=lambda m: m.box[0]) for row in rows]
 
 
-def block(members: list[Line]) -> Line:
+def block(members: list[Line], born: float | None = None) -> Line:
     """One line standing for ``members``: their text in reading order (rows joined by a line
     break), the union of their boxes, the mean score, and each row as a part."""
     parts = tuple(
@@ -66,12 +87,65 @@ def block(members: list[Line]) -> Line:
     )
     text = "\n".join(t for t, _ in parts)
     score = sum(m.score for m in members) / len(members)
-    return Line(text, normalise(text), _union([b for _, b in parts]), score, parts)
+    box = _union([b for _, b in parts])
+    return Line(
+        text, normalise(text), box, score, parts, pieces=tuple(m.box for m in members), born=born
+    )
 
 
-def merge_lines(lines: Sequence[Line], aspect: float) -> list[Line]:
-    """``lines`` of one frame (``aspect`` = its width / height) grouped into blocks."""
-    parent = list(range(len(lines)))
+def _covered(line: Box, boxes: Sequence[Box]) -> float:
+    """Share of the box ``line`` that ``boxes`` (not overlapping each other) cover."""
+    area = (line[2] - line[0]) * (line[3] - line[1])
+    inside = sum(
+        max(min(line[2], b[2]) - max(line[0], b[0]), 0.0)
+        * max(min(line[3], b[3]) - max(line[1], b[1]), 0.0)
+        for b in boxes
+    )
+    return inside / area if area > 0 else 0.0
+
+
+def origin(line: Line, previous: Sequence[Line]) -> tuple[Line, str] | None:
+    """The block of ``previous`` (the previous sample's blocks) that ``line`` continues and
+    the text of its row there; None when it appeared."""
+    if not previous:
+        return None
+    share, k = max((_covered(line.box, b.pieces or (b.box,)), k) for k, b in enumerate(previous))
+    if share >= COVERS:
+        rows = previous[k].parts or ((previous[k].text, previous[k].box),)
+        return previous[k], max(rows, key=lambda r: _covered(line.box, (r[1],)))[0]
+    if sum(c.isalnum() for c in line.key) < MOVED_CHARS:
+        return None
+    height = line.box[3] - line.box[1]
+    for b in previous:
+        for text, box in b.parts or ((b.text, b.box),):
+            if line.key in normalise(text) and abs(box[3] - box[1] - height) <= SAME_SIZE * height:
+                return b, text
+    return None
+
+
+def _kept(text: str, before: str) -> bool:
+    """Whether normalised ``text`` is what ``before`` said, or part of it: its characters
+    mostly found in order in ``before``, and its numbers a run of those of ``before`` (a
+    counter that ticked is new text)."""
+    numbers, was = NUMBER.findall(text), NUMBER.findall(before)
+    if not any(was[i : i + len(numbers)] == numbers for i in range(len(was) - len(numbers) + 1)):
+        return False
+    matcher = difflib.SequenceMatcher(None, text, normalise(before), autojunk=False)
+    return sum(m.size for m in matcher.get_matching_blocks()) >= KEPT * len(text)
+
+
+def born(line: Line, previous: Sequence[Line], time: float) -> float:
+    """When the text of ``line``, read at ``time``, was first seen: the birth of the
+    previous block it continues if it still says what that block's row said, else ``time``."""
+    continued = origin(line, previous)
+    if continued is None or continued[0].born is None or not _kept(line.key, continued[1]):
+        return time
+    return continued[0].born
+
+
+def _groups(pairs: list[tuple[int, int]], n: int) -> list[list[int]]:
+    """The connected groups of ``n`` items joined by ``pairs``, in order of first item."""
+    parent = list(range(n))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -79,11 +153,58 @@ def merge_lines(lines: Sequence[Line], aspect: float) -> list[Line]:
             i = parent[i]
         return i
 
-    for i in range(len(lines)):
-        for j in range(i + 1, len(lines)):
-            if _together(lines[i].box, lines[j].box, aspect):
-                parent[root(i)] = root(j)
-    groups: dict[int, list[Line]] = {}
-    for i, line in enumerate(lines):
-        groups.setdefault(root(i), []).append(line)
-    return sorted((block(g) for g in groups.values()), key=lambda b: (b.box[1], b.box[0]))
+    for i, j in pairs:
+        parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def merge_lines(
+    lines: Sequence[Line], aspect: float, previous: Sequence[Line] = (), time: float = 0.0
+) -> list[Line]:
+    """``lines`` of one frame at ``time`` (``aspect`` = its width / height) grouped into
+    blocks; ``previous`` are the blocks of the previous sample."""
+    births = [born(line, previous, time) for line in lines]
+    near = [
+        (i, j)
+        for i in range(len(lines))
+        for j in range(i + 1, len(lines))
+        if births[i] == births[j] and _together(lines[i].box, lines[j].box, aspect)
+    ]
+    blocks = [block([lines[i] for i in g], births[g[0]]) for g in _groups(near, len(lines))]
+    return sorted(blocks, key=lambda b: (b.box[1], b.box[0]))
+
+
+def split_back(previous: Sequence[Line], blocks: Sequence[Line]) -> list[Line]:
+    """``previous`` blocks, each cut into its rows' groups where rows that appeared together
+    turned out, in the next sample's ``blocks``, to belong to blocks born at different times
+    (a caption that appeared as the clock beside it ticked: the clock's rows changed again,
+    the caption's did not).  The later sample's knowledge corrects the earlier grouping, so
+    the caption's record starts where it appeared, not one sample later."""
+    out: list[Line] = []
+    for b in previous:
+        if len(b.parts) < 2:
+            out.append(b)
+            continue
+        fates: dict[float | None, list[tuple[str, Box]]] = {}
+        for text, box in b.parts:
+            share, fate = max(
+                ((_covered(box, n.pieces or (n.box,)), n.born) for n in blocks),
+                default=(0.0, None),
+            )
+            fates.setdefault(fate if share >= COVERS else None, []).append((text, box))
+        if len(fates.keys() - {None}) < 2:
+            out.append(b)
+            continue
+        for rows in fates.values():
+            text = "\n".join(t for t, _ in rows)
+            box = _union([r for _, r in rows])
+            pieces = tuple(p for p in b.pieces if _covered(p, [r for _, r in rows]) >= COVERS)
+            out.append(
+                b._replace(
+                    text=text, key=normalise(text), box=box, parts=tuple(rows), pieces=pieces
+                )
+            )
+    return out

@@ -36,6 +36,10 @@ class Line(NamedTuple):
     """When it appeared, if a frame before this one was looked at to find out."""
     until: float | None = None
     """When it was gone, if a frame after this one was looked at to find out."""
+    pieces: tuple[Box, ...] = ()
+    """The boxes of the detector's lines a block was made of."""
+    born: float | None = None
+    """When a block's text was first seen (the sample it appeared or last changed in)."""
 
 
 def normalise(text: str) -> str:
