@@ -16,7 +16,8 @@ and read, and on the rendered clips the phrase recall and the worst and mean spa
 
 ``--backgrounds`` instead renders both clips over PySceneDetect's footage that shows text of its
 own (``testvideo.mp4``'s copyright line, ``goldeneye-vfr-drop3.mp4``'s computer screen,
-``counter.mp4``'s frame counter) and reports, per clip, the phrase recall, the worst edge error,
+``counter.mp4``'s frame counter) and over FFmpeg's generated testsrc2, colour bars and
+mandelbrot, and reports, per clip, the phrase recall, the worst edge error,
 the records that mix a phrase with the footage's text, and the frames read (one run each, the
 default settings).
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 from common import MEDIA, ROOT, table
 
 sys.path.insert(0, str(ROOT / "tests"))
-from ocr_clips import CREDITS, PHRASES, STRAYS, render, score, words  # the tests' clips
+from ocr_clips import CREDITS, PHRASES, STRAYS, generated, render, score, words  # the tests'
 from vidscope.analyzers.base import Item, TrackRecord
 from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision.ocr import OcrAnalyzer, OcrParams
@@ -92,7 +93,16 @@ def cpu_seconds(clip: Path, shots: list[dict], runs: int) -> dict[str, float]:
     return {mode: min(c) for mode, c in costs.items()}
 
 
-BACKGROUNDS = ("testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4")
+BACKGROUNDS = (
+    "testvideo.mp4",
+    "goldeneye-vfr-drop3.mp4",
+    "counter.mp4",
+    "lavfi:testsrc2",
+    "lavfi:smptehdbars",
+    "lavfi:mandelbrot",
+)
+"""Shared clips with text of their own, and FFmpeg's generated footage (a running timecode,
+colour bars, a zooming fractal)."""
 
 
 def backgrounds() -> None:
@@ -103,8 +113,12 @@ def backgrounds() -> None:
         Engine(load_settings(overrides={"analyzers": ["ocr"]}).settings) as engine,
     ):
         for n, name in enumerate(BACKGROUNDS):
+            if name.startswith("lavfi:"):
+                footage = generated(name.removeprefix("lavfi:"), Path(tmp) / f"footage{n}.mp4")
+            else:
+                footage = MEDIA / "pyscenedetect" / name
             for clip, phrases in (("phrases", PHRASES + STRAYS), ("credits", CREDITS)):
-                path = render(Path(tmp) / f"{clip}.mp4", MEDIA / "pyscenedetect" / name, phrases)
+                path = render(Path(tmp) / f"{clip}.mp4", footage, phrases)
                 got = run(engine, path, Path(tmp) / f"out{n}{clip}")
                 truth = PHRASES if clip == "phrases" else CREDITS
                 s = score(got["records"], truth)

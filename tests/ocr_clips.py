@@ -89,6 +89,18 @@ def footage(source: Path, size: tuple[int, int], count: int) -> list[np.ndarray]
     ]
 
 
+def generated(spec: str, path: Path, seconds: float = 4.0) -> Path:
+    """FFmpeg's generated footage ``spec`` (a lavfi source, e.g. ``smptehdbars``), 640x360 at
+    ``FPS``, encoded to ``path``: the test patterns a clip is often drawn over."""
+    count = round(seconds * FPS)
+    source = f"{spec}=size=640x360:rate={FPS}"
+    with av.open(source, format="lavfi") as container, av.open(str(path), "w") as out:
+        frames = (f.to_ndarray(format="rgb24") for f in container.decode(video=0))
+        images = (image for _, image in zip(range(count), frames, strict=False))
+        encode_frames(out, h264_stream(out, FPS, (640, 360), crf=20), images, FPS)
+    return path
+
+
 def _draw(image: np.ndarray, phrase: Phrase, t: float) -> None:
     if phrase.fade:
         alpha = min(1.0, (t - phrase.start) / phrase.fade, (phrase.end - t) / phrase.fade)

@@ -14,7 +14,7 @@ from conftest import need
 need("rapidocr", reason="the vision extra is not installed")
 need("cv2", reason="the shots extra is not installed")
 
-from ocr_clips import CREDITS, PHRASES, alike, joined, render, score, words
+from ocr_clips import CREDITS, PHRASES, alike, generated, joined, render, score, words
 from vidscope.analyzers.settings import load_settings
 from vidscope.analyzers.vision.text_blocks import merge_lines
 from vidscope.analyzers.vision.text_edges import Step
@@ -72,13 +72,26 @@ def test_scrolling_credits_and_a_fading_title_are_one_record_each(media, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("footage", ["pyscenedetect/testvideo.mp4", "pyscenedetect/counter.mp4"])
+@pytest.mark.parametrize(
+    "footage",
+    [
+        "pyscenedetect/testvideo.mp4",
+        "pyscenedetect/counter.mp4",
+        "lavfi:testsrc2",
+        "lavfi:smptehdbars",
+    ],
+)
 def test_phrases_beside_the_footages_own_text_are_records_of_their_own(media, tmp_path, footage):
     """Footage with text of its own where the phrases are drawn: testvideo.mp4's copyright
     line under the lower phrases, counter.mp4's frame counter (ticking every 0.1 s) beside
-    them.  Each phrase is still one record with its edges, and the footage's text is never
-    part of a phrase's record."""
-    clip = render(tmp_path / "phrases.mp4", media(footage))
+    them, FFmpeg's testsrc2 with its running timecode; and FFmpeg's colour bars, over which
+    the detector reads a line only in part in some samples.  Each phrase is still one record
+    with its edges, and the footage's text is never part of a phrase's record."""
+    if footage.startswith("lavfi:"):
+        source = generated(footage.removeprefix("lavfi:"), tmp_path / "footage.mp4")
+    else:
+        source = media(footage)
+    clip = render(tmp_path / "phrases.mp4", source)
     with Engine(load_settings(overrides={"analyzers": ["ocr"]}).settings) as engine:
         records = engine.analyze(clip, tmp_path / "out").track("ocr")
     found = score(records)
@@ -144,6 +157,26 @@ def test_pieces_of_a_row_and_rows_of_a_caption_are_one_block():
 
 def _brief(text: str, frames: int = 1, score: float = 0.95) -> dict:
     return {"text": text, "frames": frames, "score": score}
+
+
+def test_a_sample_that_reads_a_block_in_part_does_not_cut_its_record():
+    """One sample reads only "notice" of "Final notice today" (the detector misses the
+    rest over some backgrounds), the next reads it whole again: one record, its text the
+    whole reading.  A counter's number that changed is other text, not a part."""
+    from vidscope.analyzers.vision.text_spans import TextSpanTracker, pair_up
+
+    whole = line("Final notice today", (0.10, 0.60, 0.70, 0.70))
+    part = line("notice", (0.33, 0.60, 0.52, 0.70))
+    assert pair_up([whole], [part], 0.8, 0.3) == [(0, 0)]
+    tracker = TextSpanTracker(0.8, 0.3)
+    out = []
+    for time, lines in ((7.0, [whole]), (8.0, [part]), (9.0, [whole]), (10.0, [])):
+        out += tracker.observe(time, None, lines)
+    assert [(r["start"], r["end"], r["text"]) for r in out] == [(7.0, 10.0, "Final notice today")]
+    ticked = (line("Frame = 21", (0.4, 0.4, 0.6, 0.46)), line("Frame = 1", (0.4, 0.4, 0.58, 0.46)))
+    assert pair_up([ticked[0]], [ticked[1]], 0.8, 0.3) == []
+    short = line("today", (0.55, 0.60, 0.70, 0.70))
+    assert pair_up([whole], [short], 0.8, 0.3) == []  # too short to say it is a part
 
 
 def test_brief_stray_readings_go_and_persistent_text_stays():

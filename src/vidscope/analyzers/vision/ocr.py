@@ -30,7 +30,9 @@ least ``min_iou``) with the same normalised text (NFKC, casefolded, whitespace c
 ``difflib`` similarity at least ``similarity``, so a misread letter does not break it, and the
 same digits) is one record, and so is one that moved at the same size with text at least 0.9
 alike and six or more letters and digits long (scrolling credits, a ticker: a line height or
-more between samples).  It starts at the first frame showing it and ends, half-open, at
+more between samples), and so is a reading of six or more letters in its place that is a part
+of it (a sample whose detector missed the rest of the block; the next whole reading goes on
+with it).  It starts at the first frame showing it and ends, half-open, at
 the first frame without it, or at the shot boundary: text that stays on screen across
 a cut gives one record per shot, the later ones starting at the cut.  The reported text is the
 reading with the most confidence summed over the span's frames.
@@ -169,6 +171,8 @@ class _State:
     pending: deque[tuple[float, list[Line]]] = field(default_factory=deque)
     blocks: np.ndarray | None = None
     previous: _Sample | None = None
+    earlier: list[Line] = field(default_factory=list)
+    """The blocks of the sample before ``previous`` (a line missed in one sample)."""
     between: list[tuple[float, np.ndarray]] = field(default_factory=list)
     """Frames since the previous sample, as decoded I420 planes."""
     read: int = 0
@@ -379,7 +383,8 @@ class OcrAnalyzer(Analyzer[OcrParams]):
             state.reused += 1
         else:
             h, w = image.shape[:2]
-            lines = merge_lines(self.read(image), w / h, previous.lines if previous else (), time)
+            recent = [*(previous.lines if previous else ()), *state.earlier]
+            lines = merge_lines(self.read(image), w / h, recent, time)
             if previous is not None:
                 previous.lines = split_back(previous.lines, lines)
             state.read += 1
@@ -389,6 +394,7 @@ class OcrAnalyzer(Analyzer[OcrParams]):
         state.blocks = blocks
         if previous is not None:
             state.pending.append((previous.time, previous.lines))
+        state.earlier = previous.lines if previous else []
         state.previous = sample
         state.between = []
 

@@ -11,23 +11,31 @@ at the bottom of PySceneDetect's ``testvideo.mp4`` stand 2.5 line heights apart.
 **Time.**  Nearness alone would also join a caption to the footage's own text beside it (a
 title drawn above a burned-in copyright line, a name over a computer screen's menu), and the
 record would then say neither.  Text that belongs together comes and changes together, so the
-previous sample decides too.  Each line continues the previous block whose detected lines
-cover most of it (text in place, changed or not) or whose rows hold its text at the same size
-elsewhere (scrolling); lines continuing one block are grouped as above, and so are lines that
-appeared.  Each group is ``born`` when its text was first seen: its block's birth if its text
-is still that block's (or part of it: text drawn over it hides some), else now.  Groups that
-are near each other join only when born in the same sample: a caption appearing beside text
-already on screen stays its own block for as long as it is shown, while rows that change
-together (a clock, a counter, the next subtitle) stay one.
+recent samples decide too.  Each line continues the block (of the previous sample, or of the
+one before when the detector missed it once) whose detected lines cover most of it (text in
+place, changed or not) or whose rows hold its text at the same size elsewhere (scrolling).  A
+line is ``born`` when its text was first seen: that block's birth if it still says what its
+row said, part of it or more of it (one sample may read a line in part), else now; a number
+that changed makes it new text.  Lines near each other join only when born in the same
+sample: a caption appearing beside text already on screen stays its own block for as long as
+it is shown, while rows that change together (a clock, a counter, the next subtitle) stay
+one.  A block of rows that appeared together but that the next sample shows to be born apart
+is cut in two (:func:`split_back`).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Sequence
 
-from vidscope.analyzers.vision.text_spans import MOVED_CHARS, SAME_SIZE, Box, Line, normalise
+from vidscope.analyzers.vision.text_spans import (
+    MOVED_CHARS,
+    SAME_SIZE,
+    Box,
+    Line,
+    covered,
+    normalise,
+    part_of,
+)
 
 ROW_GAP = 1.5
 """Widest gap between two pieces of one row, in line heights."""
@@ -38,10 +46,6 @@ HEIGHT_RATIO = 1.6
 COVERS = 0.5
 """Least share of a line's box that a previous block's lines cover for it to continue that
 block in place."""
-NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-KEPT = 0.8
-"""Least share of a group's characters found, in order, in its previous block's text for
-that text to be unchanged."""
 
 
 def _union(boxes: Sequence[Box]) -> Box:
@@ -93,26 +97,19 @@ def block(members: list[Line], born: float | None = None) -> Line:
     )
 
 
-def _covered(line: Box, boxes: Sequence[Box]) -> float:
-    """Share of the box ``line`` that ``boxes`` (not overlapping each other) cover."""
-    area = (line[2] - line[0]) * (line[3] - line[1])
-    inside = sum(
-        max(min(line[2], b[2]) - max(line[0], b[0]), 0.0)
-        * max(min(line[3], b[3]) - max(line[1], b[1]), 0.0)
-        for b in boxes
-    )
-    return inside / area if area > 0 else 0.0
-
-
 def origin(line: Line, previous: Sequence[Line]) -> tuple[Line, str] | None:
-    """The block of ``previous`` (the previous sample's blocks) that ``line`` continues and
-    the text of its row there; None when it appeared."""
+    """The block of ``previous`` (recent samples' blocks, the latest first) that ``line``
+    continues and the text of its row there; None when it appeared."""
     if not previous:
         return None
-    share, k = max((_covered(line.box, b.pieces or (b.box,)), k) for k, b in enumerate(previous))
+    share, k = max(
+        ((covered(line.box, b.pieces or (b.box,)), -k) for k, b in enumerate(previous)),
+        default=(0.0, 0),
+    )
+    k = -k
     if share >= COVERS:
         rows = previous[k].parts or ((previous[k].text, previous[k].box),)
-        return previous[k], max(rows, key=lambda r: _covered(line.box, (r[1],)))[0]
+        return previous[k], max(rows, key=lambda r: covered(line.box, (r[1],)))[0]
     if sum(c.isalnum() for c in line.key) < MOVED_CHARS:
         return None
     height = line.box[3] - line.box[1]
@@ -124,14 +121,10 @@ def origin(line: Line, previous: Sequence[Line]) -> tuple[Line, str] | None:
 
 
 def _kept(text: str, before: str) -> bool:
-    """Whether normalised ``text`` is what ``before`` said, or part of it: its characters
-    mostly found in order in ``before``, and its numbers a run of those of ``before`` (a
-    counter that ticked is new text)."""
-    numbers, was = NUMBER.findall(text), NUMBER.findall(before)
-    if not any(was[i : i + len(numbers)] == numbers for i in range(len(was) - len(numbers) + 1)):
-        return False
-    matcher = difflib.SequenceMatcher(None, text, normalise(before), autojunk=False)
-    return sum(m.size for m in matcher.get_matching_blocks()) >= KEPT * len(text)
+    """Whether normalised ``text`` says what ``before`` said, part of it or more of it (one
+    sample may read a line only in part)."""
+    before = normalise(before)
+    return part_of(text, before) or part_of(before, text)
 
 
 def born(line: Line, previous: Sequence[Line], time: float) -> float:
@@ -165,7 +158,8 @@ def merge_lines(
     lines: Sequence[Line], aspect: float, previous: Sequence[Line] = (), time: float = 0.0
 ) -> list[Line]:
     """``lines`` of one frame at ``time`` (``aspect`` = its width / height) grouped into
-    blocks; ``previous`` are the blocks of the previous sample."""
+    blocks; ``previous`` are the blocks of recent samples, the latest first (the one before
+    too: a line the detector missed in one sample still continues its block)."""
     births = [born(line, previous, time) for line in lines]
     near = [
         (i, j)
@@ -191,7 +185,7 @@ def split_back(previous: Sequence[Line], blocks: Sequence[Line]) -> list[Line]:
         fates: dict[float | None, list[tuple[str, Box]]] = {}
         for text, box in b.parts:
             share, fate = max(
-                ((_covered(box, n.pieces or (n.box,)), n.born) for n in blocks),
+                ((covered(box, n.pieces or (n.box,)), n.born) for n in blocks),
                 default=(0.0, None),
             )
             fates.setdefault(fate if share >= COVERS else None, []).append((text, box))
@@ -201,7 +195,7 @@ def split_back(previous: Sequence[Line], blocks: Sequence[Line]) -> list[Line]:
         for rows in fates.values():
             text = "\n".join(t for t, _ in rows)
             box = _union([r for _, r in rows])
-            pieces = tuple(p for p in b.pieces if _covered(p, [r for _, r in rows]) >= COVERS)
+            pieces = tuple(p for p in b.pieces if covered(p, [r for _, r in rows]) >= COVERS)
             out.append(
                 b._replace(
                     text=text, key=normalise(text), box=box, parts=tuple(rows), pieces=pieces

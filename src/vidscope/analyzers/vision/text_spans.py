@@ -7,6 +7,7 @@ No model is involved: lines come in, already read, with their normalised text an
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,10 +67,44 @@ SAME_SIZE = 0.2
 """Most a moved line's width or height may differ from the line it continues (a share)."""
 
 
+NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+PART = 0.8
+"""Least share of a partial reading's characters found, in order, in the whole one."""
+
+
+def part_of(part: str, whole: str) -> bool:
+    """Whether normalised reading ``part`` says ``whole`` or a part of it (a sample that read
+    a block only in part): at least :data:`PART` of its characters found in order in
+    ``whole``, and its numbers a run of those of ``whole`` (a counter that ticked is other
+    text)."""
+    numbers, was = NUMBER.findall(part), NUMBER.findall(whole)
+    if not any(was[i : i + len(numbers)] == numbers for i in range(len(was) - len(numbers) + 1)):
+        return False
+    matcher = difflib.SequenceMatcher(None, part, whole, autojunk=False)
+    return sum(m.size for m in matcher.get_matching_blocks()) >= PART * len(part)
+
+
+def covered(box: Box, boxes: Sequence[Box]) -> float:
+    """Share of ``box`` that ``boxes`` (not overlapping each other) cover."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    inside = sum(
+        max(min(box[2], b[2]) - max(box[0], b[0]), 0.0)
+        * max(min(box[3], b[3]) - max(box[1], b[1]), 0.0)
+        for b in boxes
+    )
+    return inside / area if area > 0 else 0.0
+
+
+def _followed(key: str) -> bool:
+    """Whether a reading is long enough to be followed as the same text elsewhere, or as part
+    of a longer one."""
+    return sum(c.isalnum() for c in key) >= MOVED_CHARS
+
+
 def may_have_moved(a: Line, b: Line) -> bool:
     """Whether ``b``, at another place, may be ``a`` moved: text long enough to follow, at
     the same size (the text itself is compared with :data:`MOVED_ALIKE`)."""
-    if sum(c.isalnum() for c in a.key) < MOVED_CHARS:
+    if not _followed(a.key):
         return False
     (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a.box, b.box
     return all(
@@ -82,20 +117,23 @@ def pair_up(
     previous: Sequence[Line], lines: Sequence[Line], min_similarity: float, min_iou: float
 ) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` of ``previous[i]`` and ``lines[j]`` that are the same line, at the
-    same place or moved (:func:`may_have_moved`, text at least :data:`MOVED_ALIKE` alike);
-    each line pairs at most once, the most alike pairs first (a line in place before one
-    that moved)."""
+    same place or moved (:func:`may_have_moved`, text at least :data:`MOVED_ALIKE` alike),
+    or, in place, read only in part (:func:`part_of`); each line pairs at most once, the most
+    alike pairs first (a line in place before one that moved)."""
     candidates = []
     for i, a in enumerate(previous):
         for j, b in enumerate(lines):
             overlap = iou(a.box, b.box)
-            in_place = overlap >= min_iou
-            if not in_place and not may_have_moved(a, b):
+            in_place, inside = overlap >= min_iou, covered(b.box, [a.box]) >= 0.5
+            moved = not in_place and may_have_moved(a, b)
+            if not (in_place or inside or moved):
                 continue
             alike = similarity(a.key, b.key)
             if in_place and alike >= min_similarity:
                 candidates.append((alike + overlap, i, j))
-            elif not in_place and alike >= MOVED_ALIKE:
+            elif inside and _followed(b.key) and part_of(b.key, a.key):
+                candidates.append((alike + overlap, i, j))  # read in part, in its place
+            elif moved and alike >= MOVED_ALIKE:
                 candidates.append((alike, i, j))
     candidates.sort(key=lambda c: -c[0])
     pairs, used_i, used_j = [], set(), set()
@@ -127,6 +165,23 @@ class _Span:
         self.score_sum += line.score
         self.score_max = max(self.score_max, line.score)
         self.frames += 1
+
+    def reference(self) -> Line:
+        """What the next reading is compared with: the last one or, when that was a part of
+        the span's best reading (a sample that read the block in part), the best one."""
+        best = max(self.votes.items(), key=lambda kv: kv[1])[0]
+        key = normalise(best)
+        if best == self.last.text or not part_of(self.last.key, key):
+            return self.last
+        rows = self.parts[best]
+        boxes = [b for _, b in rows]
+        box = (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+        return self.last._replace(text=best, key=key, box=box, parts=rows)
 
     def record(self, end: float) -> Record:
         """The span as a record ending at ``end``, or where its last line was seen to vanish
@@ -169,7 +224,7 @@ class TextSpanTracker:
         """Time of the last frame observed."""
 
     def _pairs(self, spans: Sequence[_Span], lines: Sequence[Line]) -> list[tuple[int, int]]:
-        return pair_up([s.last for s in spans], lines, self.min_similarity, self.min_iou)
+        return pair_up([s.reference() for s in spans], lines, self.min_similarity, self.min_iou)
 
     def observe(self, time: float, shot: Shot | None, lines: Sequence[Line]) -> list[Record]:
         """Feed the lines of the frame at ``time`` (in ``shot``); the spans it closes."""
