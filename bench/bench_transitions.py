@@ -1,15 +1,15 @@
 """The cost and recall of the shots analyzer's gradual transitions, mode beside mode.
 
-Cost: the ``shots`` analyzer on three shared clips and on the mixed clip of eight dissolves with ``transitions`` ``off``, ``auto`` and
-``all``, interleaved, best of N runs each, in one process (the engine as a library: decode
-and analyzer side by side).  Three real-time factors per run, over the media duration: the
-process's CPU time (decode and analyzer, every thread: what the mode costs the machine, and
-the figure least moved by other load), the whole run's wall time, and the ``shots`` stage's
-own busy time.  Recall: dissolves, wipes and fades built from real footage with known spans
-(``tests/transition_clips.py``: testvideo.mp4's shots joined by 1 s transitions, and
-``--mixed`` clips of 8 dissolves and wipes of 8 to 40 frames between shots of three clips),
-found with the right type and span within three frames, in ``auto`` and ``all``; and the
-boundaries that overlap no transition.  Usage:
+Cost: the ``shots`` analyzer on three shared clips and on the mixed clip of eight dissolves
+with ``transitions`` ``off``, ``auto`` and ``all``, interleaved, best of N runs each, in one
+process (the engine as a library: decode and analyzer side by side). Three real-time factors
+per run, over the media duration: the process's CPU time (decode and analyzer, every thread:
+what the mode costs the machine, and the figure least moved by other load), the whole run's
+wall time, and the ``shots`` stage's own busy time. Recall: dissolves, wipes and fades built
+from real footage with known spans (``tests/transition_clips.py``: testvideo.mp4's shots
+joined by 1 s transitions, and ``--mixed`` clips of 8 dissolves and wipes of 8 to 40 frames
+between shots of three clips), found with the right type and span within three frames, in
+``auto`` and ``all``; and the boundaries that overlap no transition. Usage:
 
     .venv/bin/python bench/bench_transitions.py [--runs 2] [--mixed 8] [--recall-only]
 """

@@ -372,3 +372,23 @@ def test_rows_that_came_together_are_parted_when_the_next_sample_tells():
     # When the next sample keeps them together, nothing is cut.
     still = merge_lines([caption, *counter], 16 / 9, before, time=7.0)
     assert split_back(before, still) == before
+
+
+def test_rows_of_one_block_stay_one_when_a_box_takes_in_background():
+    """The detector's box for a row grew over the background in one sample (taller than the
+    row-height rule allows); the rows still say what the block's rows said, so they stay
+    one block.  Without a block before them, the same boxes are two blocks."""
+    rows = [
+        line("Mountain pass closed", (0.447, 0.406, 0.853, 0.497)),
+        line("until further notice", (0.464, 0.489, 0.808, 0.567)),
+    ]
+    before = merge_lines(rows, 16 / 9, time=5.0)
+    assert [b.text for b in before] == ["Mountain pass closed\nuntil further notice"]
+    grown = [
+        rows[0]._replace(box=(0.400, 0.400, 0.853, 0.503)),
+        rows[1]._replace(box=(0.463, 0.494, 0.806, 0.558)),
+    ]
+    assert [b.text for b in merge_lines(grown, 16 / 9, before, time=6.0)] == [
+        "Mountain pass closed\nuntil further notice"
+    ]
+    assert len(merge_lines(grown, 16 / 9, time=6.0)) == 2

@@ -127,13 +127,14 @@ def _kept(text: str, before: str) -> bool:
     return part_of(text, before) or part_of(before, text)
 
 
-def born(line: Line, previous: Sequence[Line], time: float) -> float:
-    """When the text of ``line``, read at ``time``, was first seen: the birth of the
-    previous block it continues if it still says what that block's row said, else ``time``."""
+def born(line: Line, previous: Sequence[Line], time: float) -> tuple[float, Line | None]:
+    """When the text of ``line``, read at ``time``, was first seen, and the previous block it
+    continues: that block's birth if it still says what the block's row said, else ``time``
+    (and no block)."""
     continued = origin(line, previous)
     if continued is None or continued[0].born is None or not _kept(line.key, continued[1]):
-        return time
-    return continued[0].born
+        return time, None
+    return continued[0].born, continued[0]
 
 
 def _groups(pairs: list[tuple[int, int]], n: int) -> list[list[int]]:
@@ -160,15 +161,22 @@ def merge_lines(
     """``lines`` of one frame at ``time`` (``aspect`` = its width / height) grouped into
     blocks; ``previous`` are the blocks of recent samples, the latest first (the one before
     too: a line the detector missed in one sample still continues its block)."""
-    births = [born(line, previous, time) for line in lines]
+    found = [born(line, previous, time) for line in lines]
+    births, blocks = [b for b, _ in found], [k for _, k in found]
+    # Lines still saying what the rows of one block said stay one block, even where the
+    # detector's boxes no longer pass the rules (a row's box taking in some background).
     near = [
         (i, j)
         for i in range(len(lines))
         for j in range(i + 1, len(lines))
-        if births[i] == births[j] and _together(lines[i].box, lines[j].box, aspect)
+        if births[i] == births[j]
+        and (
+            (blocks[i] is not None and blocks[i] is blocks[j])
+            or _together(lines[i].box, lines[j].box, aspect)
+        )
     ]
-    blocks = [block([lines[i] for i in g], births[g[0]]) for g in _groups(near, len(lines))]
-    return sorted(blocks, key=lambda b: (b.box[1], b.box[0]))
+    out = [block([lines[i] for i in g], births[g[0]]) for g in _groups(near, len(lines))]
+    return sorted(out, key=lambda b: (b.box[1], b.box[0]))
 
 
 def split_back(previous: Sequence[Line], blocks: Sequence[Line]) -> list[Line]:
