@@ -28,13 +28,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vidscope.analyzers.vision.text_spans import (
-    MOVED_CHARS,
     SAME_SIZE,
     Box,
     Line,
     covered,
+    followed,
     normalise,
     part_of,
+    union,
 )
 
 ROW_GAP = 1.5
@@ -46,15 +47,6 @@ HEIGHT_RATIO = 1.6
 COVERS = 0.5
 """Least share of a line's box that a previous block's lines cover for it to continue that
 block in place."""
-
-
-def _union(boxes: Sequence[Box]) -> Box:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
 
 
 def _together(a: Box, b: Box, aspect: float) -> bool:
@@ -87,11 +79,11 @@ def block(members: list[Line], born: float | None = None) -> Line:
     """One line standing for ``members``: their text in reading order (rows joined by a line
     break), the union of their boxes, the mean score, and each row as a part."""
     parts = tuple(
-        (" ".join(m.text for m in row), _union([m.box for m in row])) for row in _rows(members)
+        (" ".join(m.text for m in row), union([m.box for m in row])) for row in _rows(members)
     )
     text = "\n".join(t for t, _ in parts)
     score = sum(m.score for m in members) / len(members)
-    box = _union([b for _, b in parts])
+    box = union([b for _, b in parts])
     return Line(
         text, normalise(text), box, score, parts, pieces=tuple(m.box for m in members), born=born
     )
@@ -102,15 +94,12 @@ def origin(line: Line, previous: Sequence[Line]) -> tuple[Line, str] | None:
     continues and the text of its row there; None when it appeared."""
     if not previous:
         return None
-    share, k = max(
-        ((covered(line.box, b.pieces or (b.box,)), -k) for k, b in enumerate(previous)),
-        default=(0.0, 0),
-    )
+    share, k = max((covered(line.box, b.pieces or (b.box,)), -k) for k, b in enumerate(previous))
     k = -k
     if share >= COVERS:
         rows = previous[k].parts or ((previous[k].text, previous[k].box),)
         return previous[k], max(rows, key=lambda r: covered(line.box, (r[1],)))[0]
-    if sum(c.isalnum() for c in line.key) < MOVED_CHARS:
+    if not followed(line.key):
         return None
     height = line.box[3] - line.box[1]
     for b in previous:
@@ -202,7 +191,7 @@ def split_back(previous: Sequence[Line], blocks: Sequence[Line]) -> list[Line]:
             continue
         for rows in fates.values():
             text = "\n".join(t for t, _ in rows)
-            box = _union([r for _, r in rows])
+            box = union([r for _, r in rows])
             pieces = tuple(p for p in b.pieces if covered(p, [r for _, r in rows]) >= COVERS)
             out.append(
                 b._replace(

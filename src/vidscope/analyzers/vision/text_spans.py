@@ -84,6 +84,16 @@ def part_of(part: str, whole: str) -> bool:
     return sum(m.size for m in matcher.get_matching_blocks()) >= PART * len(part)
 
 
+def union(boxes: Sequence[Box]) -> Box:
+    """The smallest box holding ``boxes``."""
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
 def covered(box: Box, boxes: Sequence[Box]) -> float:
     """Share of ``box`` that ``boxes`` (not overlapping each other) cover."""
     area = (box[2] - box[0]) * (box[3] - box[1])
@@ -95,7 +105,7 @@ def covered(box: Box, boxes: Sequence[Box]) -> float:
     return inside / area if area > 0 else 0.0
 
 
-def _followed(key: str) -> bool:
+def followed(key: str) -> bool:
     """Whether a reading is long enough to be followed as the same text elsewhere, or as part
     of a longer one."""
     return sum(c.isalnum() for c in key) >= MOVED_CHARS
@@ -104,7 +114,7 @@ def _followed(key: str) -> bool:
 def may_have_moved(a: Line, b: Line) -> bool:
     """Whether ``b``, at another place, may be ``a`` moved: text long enough to follow, at
     the same size (the text itself is compared with :data:`MOVED_ALIKE`)."""
-    if not _followed(a.key):
+    if not followed(a.key):
         return False
     (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = a.box, b.box
     return all(
@@ -131,7 +141,7 @@ def pair_up(
             alike = similarity(a.key, b.key)
             if in_place and alike >= min_similarity:
                 candidates.append((alike + overlap, i, j))
-            elif inside and _followed(b.key) and part_of(b.key, a.key):
+            elif inside and followed(b.key) and part_of(b.key, a.key):
                 candidates.append((alike + overlap, i, j))  # read in part, in its place
             elif moved and alike >= MOVED_ALIKE:
                 candidates.append((alike, i, j))
@@ -174,14 +184,7 @@ class _Span:
         if best == self.last.text or not part_of(self.last.key, key):
             return self.last
         rows = self.parts[best]
-        boxes = [b for _, b in rows]
-        box = (
-            min(b[0] for b in boxes),
-            min(b[1] for b in boxes),
-            max(b[2] for b in boxes),
-            max(b[3] for b in boxes),
-        )
-        return self.last._replace(text=best, key=key, box=box, parts=rows)
+        return self.last._replace(text=best, key=key, box=union([b for _, b in rows]), parts=rows)
 
     def record(self, end: float) -> Record:
         """The span as a record ending at ``end``, or where its last line was seen to vanish
