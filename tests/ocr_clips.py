@@ -44,6 +44,8 @@ class Phrase:
     velocity: tuple[float, float] = (0.0, 0.0)
     fade: float = 0.0
     """Seconds over which it fades in from ``start`` and out to ``end``."""
+    outline: bool = True
+    """A dark outline around white letters (else white letters alone)."""
 
     @property
     def shown(self) -> tuple[float, float]:
@@ -117,7 +119,7 @@ def _draw(image: np.ndarray, phrase: Phrase, t: float) -> None:
         phrase.text,
         font=font,
         fill=(255, 255, 255),
-        stroke_width=max(1, phrase.size // 12),
+        stroke_width=max(1, phrase.size // 12) if phrase.outline else 0,
         stroke_fill=(0, 0, 0),
         spacing=phrase.size // 4,
     )

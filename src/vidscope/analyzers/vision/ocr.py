@@ -18,33 +18,31 @@ that came on screen at different samples (a caption beside a burned-in copyright
 clock) stay apart, and a block that the next sample shows to be two is cut in two.
 The upside-down classifier is off unless ``upside_down`` is set (video text is upright).
 
-**Still frames.**  A sampled frame whose luma, averaged over 4x4 blocks, differs from the
-previous sampled frame's by less than ``still_level`` grey levels everywhere reuses that
-frame's lines instead of being read again, so title cards, slides and still shots are read
-once.  Between still frames of ``testvideo.mp4`` no block moves by more than 3 levels; one
-digit of a 1-pixel-stroke caption 10 pixels high turning into another moves a block by 17 or
-more (with 16x16 blocks that margin is gone: noise up to 1.1, such a change as little as 1.4).
+**Still frames.**  A sampled frame that differs from the previous one by less than
+``still_level`` grey levels everywhere (:mod:`~vidscope.analyzers.vision.still`) reuses its
+lines instead of being read again: title cards, slides and still shots are read once.
 
-**Spans.**  A block read in consecutive sampled frames at roughly the same place (box IoU at
+**Spans.** A block read in consecutive sampled frames at roughly the same place (box IoU at
 least ``min_iou``) with the same normalised text (NFKC, casefolded, whitespace collapsed;
 ``difflib`` similarity at least ``similarity``, so a misread letter does not break it, and the
 same digits) is one record, and so is one that moved at the same size with text at least 0.9
 alike and six or more letters and digits long (scrolling credits, a ticker: a line height or
 more between samples), and so is a reading of six or more letters in its place that is a part
-of it (a sample whose detector missed the rest of the block; the next whole reading goes on
-with it).  It starts at the first frame showing it and ends, half-open, at
-the first frame without it, or at the shot boundary: text that stays on screen across
-a cut gives one record per shot, the later ones starting at the cut.  The reported text is the
-reading with the most confidence summed over the span's frames.
+of it (the detector missed the rest in that sample). It starts at the first frame showing it
+and ends, half-open, at the first frame without it, or at the shot boundary: text that stays on
+screen across a cut gives one record per shot, the later ones starting at the cut. The reported
+text is the reading with the most confidence summed over the span's frames.
 
-**Edges.**  Where a block appeared or vanished from one sample to the next, the frames between
+**Edges.** Where a block appeared or vanished from one sample to the next, the frames between
 the two (at ``edge_fps``) are searched for the frame where it did
-(:mod:`~vidscope.analyzers.vision.text_edges`): the step where the block's box changed (its luma,
-frame to frame), a pixel comparison of the box with the two samples, a correlation of the
+(:mod:`~vidscope.analyzers.vision.text_edges`): the step where the block's box changed (its
+luma, frame to frame), a pixel comparison of the box with the two samples, a correlation of the
 text's strokes with the frame where the text may have moved (scrolling), and only where those
-cannot tell, the recogniser on the block's line crops alone.  Edges
-land on the first frame at or after a tick of ``1/edge_fps`` seconds, so within 0.1 s at the
-default 10; ``edge_fps`` at or below ``fps`` keeps them on the sampled frames.
+cannot tell, the recogniser on the block's line crops alone. Edges land on the first frame at
+or after a tick of ``1/edge_fps`` seconds, so within 0.1 s at the default 10; ``edge_fps`` at
+or below ``fps`` keeps them on the sampled frames. A block that seems to vanish exactly at a
+sample where nothing else was read in its place is read there by the recogniser: if it is still
+there, the detector missed it and the block goes on.
 
 **Stray readings.**  A block read in fewer than ``persist`` samples is kept only if it looks
 like text (:mod:`~vidscope.analyzers.vision.text_filter`: two letters or digits, confident, in
@@ -102,6 +100,7 @@ from vidscope.analyzers.vision.text_filter import SpanFilter
 from vidscope.analyzers.vision.text_spans import (
     Line,
     TextSpanTracker,
+    covered,
     normalise,
     pair_up,
     similarity,
@@ -364,9 +363,19 @@ class OcrAnalyzer(Analyzer[OcrParams]):
         if not gone and not new:
             return
         step = self._step(state, sample)
+        last = state.between[-1][0] if state.between else float("inf")  # no frame looked at
+        read = [b.box for b in lines]
         for i in gone:
             line = previous.lines[i]
-            previous.lines[i] = line._replace(until=step.vanished(line, time))
+            until = step.vanished(line, time)
+            # Gone just at the new sample, nothing else read in its place: the detector may
+            # have missed it (faint text over moving footage), which the recogniser tells.
+            suspect = until is not None and until >= last and covered(line.box, read) < 0.5
+            state.by_reading += suspect
+            if suspect and self.recognise(sample.image, line):
+                lines.append(line._replace(since=None, until=None))
+                continue
+            previous.lines[i] = line._replace(until=until)
         for j in new:
             lines[j] = lines[j]._replace(since=step.appeared(lines[j], time))
         state.edges += len(gone) + len(new)

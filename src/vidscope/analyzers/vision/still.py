@@ -1,6 +1,12 @@
 """Still frames: whether a sampled frame shows what the previous one did, so the ``ocr``
-analyzer can reuse its reading (the rule and its margins are in
-:mod:`vidscope.analyzers.vision.ocr`)."""
+analyzer can reuse its reading.
+
+The frames' luma is averaged over 4x4 blocks; a frame is still when no block moved by
+``still_level`` grey levels or more.  Between still frames of ``testvideo.mp4`` no block moves
+by more than 3 levels; one digit of a 1-pixel-stroke caption 10 pixels high turning into
+another moves a block by 17 or more (with 16x16 blocks that margin is gone: noise up to 1.1,
+such a change as little as 1.4).
+"""
 
 from __future__ import annotations
 
