@@ -71,6 +71,7 @@ LOOKAHEAD = SHORTEST // 2
 BACK = SHORTEST // 2 + SPAN
 """Frames before a gate region where the transition it finds may start."""
 STEP = 0.25
+"""Smallest change of the mean level (of 255) between two frames of a fade."""
 BLEND_FIT = 0.25
 """Largest difference of a frame from its best blend of the frames either side of a region, as
 a share of their own difference, for the region to be a dissolve without the model: 0.01-0.17
@@ -78,7 +79,6 @@ on every dissolve of the tests' clips (real footage, 8-40 frames), 0.42 on a slo
 SAME_PICTURE = 0.8
 """Correlation of the two sides' luma above which they are one picture (a light coming on is a
 blend too); 0.61 at most between the two shots of a dissolve in the tests' clips."""
-"""Smallest change of the mean level (of 255) between two frames of a fade."""
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Batches ``[n, 100, 27, 48, 3]`` -> both heads' probabilities ``[n, 100]``."""
 
