@@ -296,8 +296,9 @@ class TransitionFinder:
             look = range(max(0, g0 - SPAN), g1 + 1)
             new = fade_spans(self.levels, max(0, g0 - BACK), look, self.dark)
             if new is None:
-                kind = self._type(a, b)
-                if kind == "wipe" or (kind == "dissolve" and self._blended(a, b)):
+                sides = self._sides(a, b)
+                kind = classify(*sides, self.dark)
+                if kind == "wipe" or (kind == "dissolve" and blended(*sides)):
                     new = [self._span(a, b, kind)]
                 else:
                     new = self._confirm(a, b)
@@ -394,6 +395,3 @@ class TransitionFinder:
     def _type(self, first: int, last: int) -> str:
         before, inside, after = self._sides(first, last)
         return classify(before, inside, after, self.dark)
-
-    def _blended(self, first: int, last: int) -> bool:
-        return blended(*self._sides(first, last))
